@@ -1,0 +1,54 @@
+"""`unifuse` console command: a thin dispatcher over sub-command modules.
+
+Each sub-command lives in its own module ``unifuse.cli.<name>`` exposing
+``add_parser(subparsers)`` which registers the sub-parser and sets ``func`` (a callable
+taking the parsed ``argparse.Namespace`` and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import UnifuseError
+
+#: sub-command modules, in help order
+COMMANDS = ["fuse", "models", "demo", "eval", "train", "plot_training"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="unifuse", description="Unified image fusion.")
+    parser.add_argument("--version", action="version", version=f"unifuse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:  # sub-command not part of this build
+            if exc.name == f"{__package__}.{name}":
+                continue
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UnifuseError as exc:
+        print(f"unifuse: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("unifuse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

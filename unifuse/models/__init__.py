@@ -1,0 +1,92 @@
+"""Model registry: ``list_models()``, ``create_model()``, ``load_model()``.
+
+A *fusion model* is an ``nn.Module`` whose ``forward(a, b)`` takes two float32 tensors
+``(N, C, H, W)`` with values in ``[0, 1]`` and returns the fused ``(N, C, H, W)`` tensor.
+It declares
+
+* ``input_mode``: ``"luma"`` (C = 1: the pipeline feeds luma and restores colour with a
+  chroma rule) or ``"rgb"`` (C = 3: the model fuses colour itself, e.g. exposure fusion);
+* ``trainable``: whether it has learned weights.
+
+Register new models from anywhere with :func:`register_model`; the factory receives
+config keyword arguments and returns the module.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+MODELS: Registry[nn.Module] = Registry("model")
+register_model = MODELS.register
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _ensure_builtin() -> None:
+    # importing the modules registers them
+    from . import baselines  # noqa: F401
+    from . import tita  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names of all registered models (learned networks and training-free baselines)."""
+    _ensure_builtin()
+    return MODELS.names()
+
+
+def create_model(name: str, **config: Any) -> nn.Module:
+    """Build a model with fresh (random or training-free) parameters."""
+    _ensure_builtin()
+    return MODELS.get(name).factory(**config)
+
+
+def load_model(
+    name: str,
+    weights: Any = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    **config: Any,
+) -> nn.Module:
+    """Build a model, load weights, move it to ``device`` and put it in eval mode.
+
+    Args:
+        name: registry name (see :func:`list_models`).
+        weights: ``None`` (the weights shipped with the package, if any; otherwise the
+            model keeps its initialisation and a warning is issued), ``"random"`` (keep the
+            initialisation), a path (``.safetensors``, ``.pth``/``.pt``) or an in-memory
+            state dict. Official checkpoints are accepted where the model supports them.
+        device: torch device.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (GPU only). Reduced precision is
+            used internally; inputs and outputs stay float32.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dev = torch.device(device)
+    if precision == "fp16" and dev.type == "cpu":
+        raise ConfigError("precision 'fp16' needs a GPU device; use 'bf16' on CPU")
+    model = create_model(name, **config)
+    if weights is None:
+        shipped = getattr(model, "default_weights", None)
+        path = shipped() if callable(shipped) else None
+        if path is not None:
+            model.load_weights(path)
+        elif getattr(model, "trainable", False):
+            warnings.warn(f"no shipped weights for {name!r}: the network is randomly initialised", stacklevel=2)
+    elif not (isinstance(weights, str) and weights == "random"):
+        if not hasattr(model, "load_weights"):
+            raise ConfigError(f"model {name!r} has no learned weights to load")
+        model.load_weights(weights)
+    model.eval()
+    model.to(dev)
+    if hasattr(model, "set_precision"):
+        model.set_precision(precision)
+    elif precision != "fp32":
+        raise ConfigError(f"model {name!r} does not support precision {precision!r}")
+    return model
