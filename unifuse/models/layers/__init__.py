@@ -1,0 +1,18 @@
+"""Reusable building blocks shared by every model (window attention, Swin blocks, IPA, OAF ...)."""
+
+from .drop_path import DropPath
+from .mlp import Mlp
+from .window import window_partition, window_reverse, relative_position_index, shift_mask_windows
+from .window_attention import WindowAttention, CrossWindowAttention
+from .swin_block import SwinBlock
+from .ipa import InteractionPixelAttention, PixelAttention
+from .token_exchange import TokenExchange
+from .cross_block import CrossSwinBlock
+from .oaf import OAFBranches, OAF, ConvFusionHead
+
+__all__ = [
+    "DropPath", "Mlp", "window_partition", "window_reverse", "relative_position_index",
+    "shift_mask_windows", "WindowAttention", "CrossWindowAttention", "SwinBlock",
+    "InteractionPixelAttention", "PixelAttention", "TokenExchange", "CrossSwinBlock",
+    "OAFBranches", "OAF", "ConvFusionHead",
+]

@@ -1,0 +1,50 @@
+"""ISF cross block: inter-domain (cross-source) window attention with an interaction module."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .drop_path import DropPath
+from .mlp import Mlp
+from .swin_block import from_windows, make_grid, to_windows
+from .window_attention import CrossWindowAttention
+
+
+class CrossSwinBlock(nn.Module):
+    """Two-stream block (spec §3). Streams ``x`` (A) and ``y`` (B): tokens ``(B, H·W, C)``.
+
+    1. ``xn, yn = LN1_A(x), LN1_B(y)``; (shift) and window both.
+    2. ``a_x = attn_A(q=xn, kv=yn)``, ``a_y = attn_B(q=yn, kv=xn)``; un-window, un-shift.
+    3. ``(a_x, a_y) = interaction(a_x, a_y)`` (IPA / PA / TE, or nothing).
+    4. Residual + MLP per stream, each stream with its own drop-path module.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int = 8, shift: int = 0,
+                 mlp_ratio: float = 2.0, drop_path: float = 0.0, interaction: nn.Module | None = None):
+        super().__init__()
+        self.window_size, self.shift = window_size, shift
+        hidden = int(dim * mlp_ratio)
+        self.norm1_A, self.norm1_B = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn_A = CrossWindowAttention(dim, window_size, num_heads)
+        self.attn_B = CrossWindowAttention(dim, window_size, num_heads)
+        self.drop_path_A, self.drop_path_B = DropPath(drop_path), DropPath(drop_path)
+        self.norm2_A, self.norm2_B = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.mlp_A, self.mlp_B = Mlp(dim, hidden), Mlp(dim, hidden)
+        self.interaction = interaction
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
+        H, W = size
+        ws, s = self.window_size, self.shift
+        grid = make_grid(H, W, ws, s, x.device)
+        xw = to_windows(self.norm1_A(x), H, W, ws, s)
+        yw = to_windows(self.norm1_B(y), H, W, ws, s)
+        a_x = from_windows(self.attn_A(xw, yw, grid), H, W, ws, s)
+        a_y = from_windows(self.attn_B(yw, xw, grid), H, W, ws, s)
+        if self.interaction is not None:
+            a_x, a_y = self.interaction(a_x, a_y)
+        x = x + self.drop_path_A(a_x)
+        x = x + self.drop_path_A(self.mlp_A(self.norm2_A(x)))
+        y = y + self.drop_path_B(a_y)
+        y = y + self.drop_path_B(self.mlp_B(self.norm2_B(y)))
+        return x, y

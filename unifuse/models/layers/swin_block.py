@@ -1,0 +1,61 @@
+"""Pre-norm Swin transformer block (self-attention), as in SwinIR / SwinFusion."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .drop_path import DropPath
+from .mlp import Mlp
+from .window import shift_mask_windows, window_partition, window_reverse
+from .window_attention import WindowAttention, WindowGrid
+
+
+def make_grid(H: int, W: int, ws: int, shift: int, device: torch.device) -> WindowGrid:
+    """Window geometry for an ``H × W`` map (multiples of ``ws``); mask only when shifted."""
+    mask = shift_mask_windows(H, W, ws, shift, device) if shift else None
+    return WindowGrid(H // ws, W // ws, mask)
+
+
+def to_windows(x: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
+    """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``."""
+    B, _, C = x.shape
+    x = x.view(B, H, W, C)
+    if shift:
+        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+    return window_partition(x, ws)
+
+
+def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
+    """Inverse of :func:`to_windows`: ``(B, nW, ws², C)`` -> tokens ``(B, H·W, C)``."""
+    x = window_reverse(w, ws, H, W)
+    if shift:
+        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
+    return x.reshape(x.shape[0], H * W, -1)
+
+
+class SwinBlock(nn.Module):
+    """``x + DP(W-MSA(LN1(x)))`` then ``x + DP(MLP(LN2(x)))`` on tokens ``(B, H·W, C)``.
+
+    Args:
+        dim: channels C. num_heads: attention heads. window_size: ws.
+        shift: cyclic shift (0 or ws/2). mlp_ratio: hidden = C·ratio. drop_path: rate.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int = 8, shift: int = 0,
+                 mlp_ratio: float = 2.0, drop_path: float = 0.0):
+        super().__init__()
+        self.window_size, self.shift = window_size, shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, window_size, num_heads)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        H, W = size
+        ws, s = self.window_size, self.shift
+        grid = make_grid(H, W, ws, s, x.device)
+        h = self.attn(to_windows(self.norm1(x), H, W, ws, s), grid)
+        x = x + self.drop_path(from_windows(h, H, W, ws, s))
+        return x + self.drop_path(self.mlp(self.norm2(x)))

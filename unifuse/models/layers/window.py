@@ -1,0 +1,71 @@
+"""Window partitioning, relative-position indices and Swin shift masks (cached per size).
+
+Windows are ordered batch-major, then window rows, then window columns; tokens inside a
+window are row-major (Swin convention).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+#: value added to the logits of token pairs from different shifted regions (Swin uses -100)
+MASK_VALUE = -100.0
+
+
+def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
+    """``(B, H, W, C)`` -> ``(B, nW, ws*ws, C)`` with ``nW = (H/ws)·(W/ws)``."""
+    B, H, W, C = x.shape
+    x = x.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(B, (H // ws) * (W // ws), ws * ws, C)
+
+
+def window_reverse(w: torch.Tensor, ws: int, H: int, W: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``(B, nW, ws*ws, C)`` -> ``(B, H, W, C)``."""
+    B, _, _, C = w.shape
+    x = w.view(B, H // ws, W // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(B, H, W, C)
+
+
+@lru_cache(maxsize=8)
+def relative_position_index(ws: int) -> torch.Tensor:
+    """``(ws², ws²)`` int64: ``(h_i - h_j + ws - 1)·(2ws-1) + (w_i - w_j + ws - 1)``."""
+    coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]) + (ws - 1)
+    return rel[0] * (2 * ws - 1) + rel[1]
+
+
+@lru_cache(maxsize=64)
+def _shift_labels(H: int, W: int, ws: int, shift: int) -> torch.Tensor:
+    labels = torch.zeros(H, W, dtype=torch.int64)
+    bounds = lambda n: ((0, n - ws), (n - ws, n - shift), (n - shift, n))  # noqa: E731
+    cnt = 0
+    for h0, h1 in bounds(H):
+        for w0, w1 in bounds(W):
+            labels[max(h0, 0):max(h1, 0), max(w0, 0):max(w1, 0)] = cnt
+            cnt += 1
+    return labels
+
+
+@lru_cache(maxsize=64)
+def _shift_mask_cached(H: int, W: int, ws: int, shift: int, device: str) -> torch.Tensor:
+    lab = window_partition(_shift_labels(H, W, ws, shift)[None, :, :, None], ws)[0, :, :, 0]  # (nW, L)
+    diff = lab[:, :, None] != lab[:, None, :]
+    return (diff.float() * MASK_VALUE).to(device)
+
+
+def shift_mask_windows(H: int, W: int, ws: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Shift mask ``(nW, ws², ws²)``: 0 inside a region, -100 across regions.
+
+    ``H`` and ``W`` are multiples of ``ws``. Only the last window row and column can be
+    non-zero; callers may use that to skip the mask elsewhere (see :func:`border_windows`).
+    """
+    return _shift_mask_cached(H, W, ws, shift, str(device))
+
+
+@lru_cache(maxsize=64)
+def border_window_index(nh: int, nw: int) -> torch.Tensor:
+    """Indices (into the row-major window grid) of the last window row and column."""
+    grid = torch.arange(nh * nw).view(nh, nw)
+    return torch.cat([grid[:-1, -1], grid[-1, :]])

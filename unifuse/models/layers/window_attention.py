@@ -1,0 +1,116 @@
+"""Window multi-head self- and cross-attention with a relative-position bias (Swin).
+
+Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``) and use
+:func:`torch.nn.functional.scaled_dot_product_attention`. The shift mask of a shifted
+block is only non-zero in the last window row and column, so those windows are attended
+separately with the mask and every other window shares one ``(heads, L, L)`` bias: the
+``(nW, heads, L, L)`` logit bias is never materialised for large images.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .window import border_window_index, relative_position_index
+
+#: below this many windows the full (nW, heads, L, L) bias is built instead (cheaper for
+#: small inputs such as 64x64 training crops, where most windows touch the border)
+_FULL_MASK_MAX_WINDOWS = 64
+
+
+class WindowGrid(NamedTuple):
+    """Geometry of one windowed feature map: ``nh × nw`` windows, optional shift mask."""
+
+    nh: int
+    nw: int
+    mask: torch.Tensor | None  # (nW, L, L) with 0 / -100, or None when unshifted
+
+
+def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
+    """Attention inside windows.
+
+    Args:
+        q, k, v: ``(B, nW, heads, L, d)``.
+        bias: ``(heads, L, L)`` relative-position bias (added to the scaled logits).
+        grid: window geometry and shift mask.
+    Returns:
+        ``(B, nW, heads, L, d)``.
+    """
+    if grid.mask is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+    nW = grid.nh * grid.nw
+    if nW <= _FULL_MASK_MAX_WINDOWS:
+        full = (bias[None] + grid.mask[:, None]).to(q.dtype)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=full)
+    idx = border_window_index(grid.nh, grid.nw).to(q.device)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+    mb = (bias[None] + grid.mask.index_select(0, idx)[:, None]).to(q.dtype)
+    ob = F.scaled_dot_product_attention(q.index_select(1, idx), k.index_select(1, idx), v.index_select(1, idx), attn_mask=mb)
+    return out.index_copy(1, idx, ob)
+
+
+class _RelPosBias(nn.Module):
+    """Learnable ``((2ws-1)², heads)`` table, gathered into a ``(heads, L, L)`` bias."""
+
+    def __init__(self, window_size: int, num_heads: int):
+        super().__init__()
+        self.window_size = window_size
+        self.num_heads = num_heads
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def relative_bias(self) -> torch.Tensor:
+        L = self.window_size**2
+        idx = relative_position_index(self.window_size).to(self.relative_position_bias_table.device)
+        return self.relative_position_bias_table[idx.view(-1)].view(L, L, -1).permute(2, 0, 1)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:  # (B,nW,L,C) -> (B,nW,h,L,d)
+        B, nW, L, C = t.shape
+        return t.view(B, nW, L, self.num_heads, C // self.num_heads).transpose(2, 3)
+
+    @staticmethod
+    def _merge(t: torch.Tensor) -> torch.Tensor:  # (B,nW,h,L,d) -> (B,nW,L,C)
+        B, nW, h, L, d = t.shape
+        return t.transpose(2, 3).reshape(B, nW, L, h * d)
+
+
+class WindowAttention(_RelPosBias):
+    """Window MSA: ``qkv = Linear(C, 3C)``, scale ``d^-0.5``, rel-pos bias, ``proj``.
+
+    Input/output: windowed tokens ``(B, nW, L, C)``.
+    """
+
+    def __init__(self, dim: int, window_size: int, num_heads: int):
+        super().__init__(window_size, num_heads)
+        self.dim = dim
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        out = windowed_attention(self._heads(q), self._heads(k), self._heads(v), self.relative_bias(), grid)
+        return self.proj(self._merge(out))
+
+
+class CrossWindowAttention(_RelPosBias):
+    """Inter-domain window attention: queries from one stream, keys/values from the other.
+
+    ``q = Linear(C, C)(x)``, ``kv = Linear(C, 2C)(y)``; otherwise as :class:`WindowAttention`.
+    Inputs/output: windowed tokens ``(B, nW, L, C)``.
+    """
+
+    def __init__(self, dim: int, window_size: int, num_heads: int):
+        super().__init__(window_size, num_heads)
+        self.dim = dim
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
+        k, v = self.kv(y).chunk(2, dim=-1)
+        out = windowed_attention(self._heads(self.q(x)), self._heads(k), self._heads(v), self.relative_bias(), grid)
+        return self.proj(self._merge(out))
