@@ -27,14 +27,13 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     the reflection is repeated, and a 1-pixel side is replicated.
     """
     H, W = x.shape[-2:]
-    ph, pw = (-H) % m, (-W) % m
-    while ph or pw:
-        h, w = x.shape[-2:]
-        sh = min(ph, h - 1) if h > 1 else ph
-        sw = min(pw, w - 1) if w > 1 else pw
-        mode = "reflect" if (h > 1 or not sh) and (w > 1 or not sw) else "replicate"
-        x = F.pad(x, (0, sw, 0, sh), mode=mode)
-        ph, pw = ph - sh, pw - sw
+    for dim, need in ((-2, (-H) % m), (-1, (-W) % m)):
+        while need:
+            n = x.shape[dim]
+            step = min(need, n - 1) if n > 1 else need
+            pad = (0, 0, 0, step) if dim == -2 else (0, step, 0, 0)
+            x = F.pad(x, pad, mode="reflect" if n > 1 else "replicate")
+            need -= step
     return x
 
 

@@ -1,0 +1,195 @@
+"""TITA network: equivalence with the official implementation, shapes, variants, precision."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import unifuse
+from unifuse.errors import ConfigError, WeightsError
+from unifuse.models.tita import TITA, TITAConfig, VARIANTS
+from unifuse.models.tita.checkpoint import from_official, save_tita_weights
+from unifuse.models.tita.network import pad_to_multiple
+
+
+@pytest.fixture(scope="module")
+def case1(reference_dir):
+    return torch.load(reference_dir / "tita_official_case1.pt", weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return TITA(embed_dim=12, num_heads=2, depths_ex=2, depths_fusion=(2,), depths_re=2).eval()
+
+
+def test_matches_official_reference(case1):
+    model = unifuse.load_model("tita", weights=case1["state_dict"])
+    with torch.no_grad():
+        out = model(case1["a"], case1["b"])
+    assert out.shape == case1["fused"].shape and out.dtype == torch.float32
+    assert (out - case1["fused"]).abs().max().item() < 1e-5
+
+
+def test_official_checkpoint_wrapped_and_file(case1, tmp_path):
+    sd = case1["state_dict"]
+    for wrapped in ({"params_ema": sd}, {"params": sd}, {"state_dict": sd}):
+        m = unifuse.load_model("tita", weights=wrapped)
+        with torch.no_grad():
+            assert (m(case1["a"], case1["b"]) - case1["fused"]).abs().max() < 1e-5
+    # official .pth on disk, and our safetensors round trip
+    p = tmp_path / "20000_E.pth"
+    torch.save(sd, p)
+    m = unifuse.load_model("tita", weights=str(p))
+    st = save_tita_weights(m, tmp_path / "w.safetensors")
+    m2 = unifuse.load_model("tita", weights=st)
+    with torch.no_grad():
+        assert torch.equal(m(case1["a"], case1["b"]), m2(case1["a"], case1["b"]))
+
+
+def test_official_key_layout_covers_every_parameter(shared_dir):
+    """Every official key from the spec's listing maps onto our model, shapes included."""
+    own = TITA().state_dict()
+    listing = (shared_dir / "spec" / "tita_official_state_dict.txt").read_text().splitlines()
+    official = {}
+    for line in listing:
+        key, shape = line.split()
+        official[key] = torch.empty([int(s) for s in shape.strip("[]").split(",") if s])
+    assert len(official) == 594
+    mapped = from_official(official)
+    assert set(mapped) == set(own)
+    assert all(mapped[k].shape == own[k].shape for k in own)
+
+
+def test_bad_weights_name_the_keys(case1, tmp_path):
+    sd = dict(case1["state_dict"])
+    sd.pop("conv_last3.bias")
+    sd["bogus.weight"] = torch.zeros(1)
+    with pytest.raises(WeightsError, match=r"missing keys: conv_last3\.bias.*unexpected keys: bogus\.weight"):
+        unifuse.load_model("tita", weights=sd)
+    sd = dict(case1["state_dict"])
+    sd["conv_last3.bias"] = torch.zeros(2)
+    with pytest.raises(WeightsError, match="shape mismatch.*conv_last3.bias"):
+        unifuse.load_model("tita", weights=sd)
+    bad = tmp_path / "junk.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="junk.pth: cannot read"):
+        unifuse.load_model("tita", weights=str(bad))
+    with pytest.raises(WeightsError, match="not found"):
+        unifuse.load_model("tita", weights=str(tmp_path / "missing.safetensors"))
+
+
+# Parameter counts: spec tita.md §11 table. The OAF branch ablations follow §13 (the weight
+# generator outputs 2 values per remaining branch), i.e. the table's value minus 122, as the
+# table's footnote on "w/o HPF" states.
+SPEC_COUNTS = {
+    "tita": 1_386_865, "tita_baseline": 973_681, "tita_irsf": 973_681, "tita_iesf": 973_681,
+    "tita_ti": 1_297_201, "tita_ta": 1_063_345, "tita_sf_pa": 1_135_441, "tita_sf_ipa": 1_135_441,
+    "tita_sf_te": 1_017_361, "tita_no_hpf": 1_377_127 - 122, "tita_no_add": 1_321_945 - 122,
+    "tita_no_mul": 1_321_945 - 122, "tita_no_dw": 1_379_239,
+}
+PAPER_MILLIONS = {"tita": 1.39, "tita_baseline": 0.97, "tita_irsf": 0.97, "tita_iesf": 0.97, "tita_ti": 1.30,
+                  "tita_ta": 1.06, "tita_sf_pa": 1.14, "tita_sf_ipa": 1.14, "tita_sf_te": 1.02,
+                  "tita_no_hpf": 1.38, "tita_no_add": 1.32, "tita_no_mul": 1.32, "tita_no_dw": 1.38}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_parameter_counts(name):
+    n = sum(p.numel() for p in unifuse.create_model(name).parameters())
+    assert n == SPEC_COUNTS[name]
+    assert round(n / 1e6, 2) == PAPER_MILLIONS[name]
+
+
+def test_without_unused_convs():
+    assert sum(p.numel() for p in TITA(keep_unused_convs=False).parameters()) == 1_378_435
+
+
+@pytest.mark.parametrize("name", ["tita_baseline", "tita_irsf", "tita_sf_pa", "tita_sf_te", "tita_no_dw", "tita_no_hpf"])
+def test_variants_run(name):
+    m = unifuse.create_model(name, embed_dim=12, num_heads=2, depths_ex=1, depths_fusion=(2,), depths_re=1).eval()
+    a, b = torch.rand(2, 1, 13, 19), torch.rand(2, 1, 13, 19)
+    with torch.no_grad():
+        out = m(a, b)
+    assert out.shape == (2, 1, 13, 19) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 9), (7, 3), (8, 8), (17, 31), (40, 9)])
+def test_any_size_keeps_shape(tiny, hw):
+    a, b = torch.rand(2, 1, *hw), torch.rand(2, 1, *hw)
+    with torch.no_grad():
+        out = tiny(a, b)
+    assert out.shape == (2, 1, *hw) and torch.isfinite(out).all()
+
+
+def test_padding_is_reflect_then_cropped():
+    x = torch.arange(1 * 1 * 5 * 6, dtype=torch.float32).view(1, 1, 5, 6)
+    p = pad_to_multiple(x, 8)
+    assert p.shape == (1, 1, 8, 8)
+    assert torch.equal(p[..., :5, :6], x)
+    assert torch.equal(p[..., 5, :6], x[..., 3, :])  # reflect: row 5 mirrors row 3
+    assert torch.equal(p[..., :5, 6], x[..., :, 4])
+    # a 1-pixel image is replicated, a 2-pixel side reflected repeatedly
+    assert torch.equal(pad_to_multiple(torch.full((1, 1, 1, 1), 3.0), 8), torch.full((1, 1, 8, 8), 3.0))
+    two = pad_to_multiple(torch.tensor([[[[1.0, 2.0]]]]), 4)
+    assert two.shape == (1, 1, 4, 4) and torch.equal(two[0, 0, 0], torch.tensor([1.0, 2.0, 1.0, 2.0]))
+
+
+def test_padding_matches_official_network_on_odd_size(case1):
+    """The reference pair is 100×132 (100 is not a multiple of 8): crop-back is exercised."""
+    assert case1["a"].shape[-2] % 8 != 0
+
+
+def test_batch_is_independent(tiny):
+    a, b = torch.rand(3, 1, 16, 24), torch.rand(3, 1, 16, 24)
+    with torch.no_grad():
+        full = tiny(a, b)
+        single = torch.cat([tiny(a[i:i + 1], b[i:i + 1]) for i in range(3)])
+    assert (full - single).abs().max() < 1e-5
+
+
+def test_large_image_border_window_path_matches_full_mask(tiny, monkeypatch):
+    """Shifted windows use a border-only mask path for many windows; it must equal the full mask."""
+    from unifuse.models.layers import window_attention as wa
+
+    a, b = torch.rand(1, 1, 80, 72), torch.rand(1, 1, 80, 72)  # 90 windows > threshold
+    with torch.no_grad():
+        fast = tiny(a, b)
+        monkeypatch.setattr(wa, "_FULL_MASK_MAX_WINDOWS", 10**9)
+        full = tiny(a, b)
+    assert (fast - full).abs().max() < 1e-5
+
+
+def test_bf16_close_to_fp32(case1):
+    m32 = unifuse.load_model("tita", weights=case1["state_dict"])
+    m16 = unifuse.load_model("tita", weights=case1["state_dict"], precision="bf16")
+    with torch.no_grad():
+        o32, o16 = m32(case1["a"], case1["b"]), m16(case1["a"], case1["b"])
+    assert o16.dtype == torch.float32
+    # PSNR against the fp32 output over its dynamic range
+    rng = (o32.max() - o32.min()).item()
+    psnr = 10 * math.log10(rng**2 / ((o16 - o32) ** 2).mean().item())
+    assert psnr > 35
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="fusion_layout"):
+        TITAConfig(fusion_layout="XX")
+    with pytest.raises(ConfigError, match="unknown TITA config key"):
+        TITAConfig.from_dict({"embed_dims": 3})
+    with pytest.raises(ConfigError, match="oaf_branches"):
+        TITA(oaf_branches=("hpf", "foo"))
+    with pytest.raises(ConfigError, match="precision"):
+        unifuse.load_model("tita", weights="random", precision="fp8")
+    with pytest.raises(ConfigError, match="GPU"):
+        unifuse.load_model("tita", weights="random", precision="fp16")
+
+
+def test_train_mode_gradients_flow(tiny):
+    m = TITA(embed_dim=12, num_heads=2, depths_ex=1, depths_fusion=(2,), depths_re=1).train()
+    a, b = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    m(a, b).mean().backward()
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    unused = {id(p) for n, p in m.named_parameters() if "_B." in n and "conv_first" in n}
+    assert all(g is not None for p, g in zip(m.parameters(), grads) if id(p) not in unused)
