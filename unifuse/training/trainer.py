@@ -1,0 +1,494 @@
+"""The TITA trainer: multi-task, FAMO-weighted, EMA, resumable, data-parallel.
+
+One iteration (spec ``tita.md`` §8.3)::
+
+    zero grads
+    for each task t: fused_t = net(A_t, B_t)  (train mode);  ℓ_t = loss_t(fused_t, A_t, B_t)
+    [every diagnostics_every steps: per-task gradients on the shared parameters]
+    weighting.backward(ℓ)              # FAMO surrogate or mean; no gradient clipping
+    Adam step
+    if weighting.needs_update: ℓ' = losses on the same batches (no grad, train mode); weighting.update(ℓ')
+    EMA update;  log;  checkpoint every checkpoint_every steps
+
+Run folder (``out``)::
+
+    config.yaml          resolved config of the run
+    train_log.csv        step, time, lr, loss_<T> (pre-step), post_<T> (FAMO re-evaluation), weight_<T>, skipped
+    conflicts.csv        step, gradnorm_<T>, angle_<T1>_<T2>   (when diagnostics_every > 0)
+    events.log           non-finite batches and other warnings
+    checkpoints/         see :mod:`unifuse.training.checkpoint`
+    model.safetensors, model_ema.safetensors, model.json   final live / EMA weights (evaluate EMA)
+
+Determinism: torch, python and numpy RNGs are seeded from ``seed`` (+ rank for the
+per-rank streams) and saved in every checkpoint together with the sampler, optimiser and
+weighting states, so a resumed run reproduces an uninterrupted one bit for bit on the same
+machine and thread count.
+
+Data parallel: under ``torchrun`` each rank forwards its slice of the global batch; see
+:mod:`unifuse.training.distributed` for why and how the losses are computed on the
+gathered global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, UnifuseError
+from .checkpoint import atomic_save_safetensors, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig, dataset_specs
+from .diagnostics import conflict_fields, conflict_stats, flat_task_gradients
+from .distributed import DistContext, all_gather_object, all_reduce_sum_, gather_batch, init_distributed
+from .ema import ModelEMA
+from .logging import CSVLog, TensorBoardLog
+
+CHECKPOINT_VERSION = 1
+
+
+class NonFiniteError(UnifuseError):
+    """Too many consecutive iterations had non-finite losses or gradients."""
+
+
+class _TaskForward(nn.Module):
+    """Runs the fusion network once per task inside a single module call (one DDP forward)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pairs: Sequence[tuple]) -> List[torch.Tensor]:  # type: ignore[override]
+        return [self.net(a, b) for a, b in pairs]
+
+
+@dataclass
+class StepResult:
+    """What one iteration did (passed to callbacks)."""
+
+    step: int
+    losses: Dict[str, float]
+    post_losses: Dict[str, float] = field(default_factory=dict)
+    weights: Dict[str, float] = field(default_factory=dict)
+    skipped: bool = False
+    conflicts: Dict[str, float] = field(default_factory=dict)
+
+
+Callback = Callable[["Trainer", StepResult], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state(device: torch.device) -> Dict[str, Any]:
+    state: Dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class Trainer:
+    """Trains ``cfg.model`` on ``cfg.tasks`` into the run folder ``out``.
+
+    Args:
+        cfg: validated :class:`TrainConfig`.
+        out: run folder.
+        resume: continue from the newest checkpoint in ``out`` (a fresh start when there
+            is none). Without it, a folder that already holds checkpoints is refused.
+        ctx: distributed context (default: from the environment, see
+            :func:`~unifuse.training.distributed.init_distributed`).
+        callbacks: called as ``cb(trainer, StepResult)`` after every iteration.
+        progress: show a tqdm bar (``None``: only on a TTY, rank 0).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out: str | os.PathLike,
+        resume: bool = False,
+        ctx: Optional[DistContext] = None,
+        callbacks: Sequence[Callback] = (),
+        progress: Optional[bool] = None,
+    ):
+        self.cfg = cfg
+        self.out = Path(out)
+        self.ctx = ctx if ctx is not None else init_distributed(cfg.device)
+        self.device = self.ctx.device
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.task_names = cfg.task_names()
+        self.step = 0
+        self._nonfinite_streak = 0
+        self._threads_before = torch.get_num_threads()
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+
+        ckpt = self._find_resume(resume)
+        if ckpt is not None:
+            # the checkpointed recipe wins, except for the run-length and placement options
+            saved = ckpt["state"]["config"]
+            from .config import from_dict
+
+            keep = {k: getattr(cfg, k) for k in ("iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every")}
+            self.cfg = cfg = from_dict({**saved, **{k: (v if not isinstance(v, tuple) else list(v)) for k, v in keep.items()}}, "checkpoint config")
+
+        # ---- model (identical initialisation on every rank), EMA copy, optimiser
+        seed_everything(cfg.seed)
+        from ..models import create_model
+
+        model_kw = {k: v for k, v in cfg.model.items() if k != "name"}
+        self.model = create_model(cfg.model["name"], **model_kw).to(self.device)
+        self.model.train()
+        self.ema = ModelEMA(self.model, cfg.ema_decay)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ConfigError(f"model {cfg.model['name']!r} has no trainable parameters")
+        o = cfg.optimizer
+        self.optimizer = torch.optim.Adam(self.params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+        from .weighting import create_weighting
+
+        self.weighting = create_weighting(cfg.weighting.name, len(self.task_names), **cfg.weighting.params)
+        self.losses = [self._make_loss(t) for t in cfg.tasks]
+        if self.ctx.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_net: nn.Module = DDP(_TaskForward(self.model), device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
+        else:
+            self.forward_net = _TaskForward(self.model)
+
+        # ---- data
+        self.batches = self._make_batches()
+
+        # ---- per-rank RNG streams (rank 0 == a single process)
+        seed_everything(cfg.seed + self.ctx.rank)
+        if ckpt is not None:
+            self._restore(ckpt)
+        self._open_logs(resumed=ckpt is not None)
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _find_resume(self, resume: bool) -> Optional[Dict[str, Any]]:
+        root = self.out / "checkpoints"
+        found = latest_checkpoint(root)
+        if found is None:
+            if resume and self.ctx.is_main:
+                print(f"unifuse train: no checkpoint in {root}; starting from step 0", file=sys.stderr)
+            return None
+        if not resume:
+            raise ConfigError(f"{self.out}: folder already holds checkpoints; pass --resume to continue or choose another --out")
+        return load_checkpoint(found)
+
+    def _make_loss(self, task) -> Callable:
+        from ..losses import TASK_LOSS, create_loss
+
+        if task.loss is not None:
+            name = task.loss
+        elif self.cfg.loss == "uni":
+            name = "uni"
+        else:
+            if task.name not in TASK_LOSS:
+                raise ConfigError(f"task {task.name!r} has no default loss; set tasks[].loss (known tasks: {', '.join(TASK_LOSS)})")
+            name = TASK_LOSS[task.name]
+        params = self.cfg.loss_params if name == "uni" else {}
+        fn = create_loss(name, **params)
+        if isinstance(fn, nn.Module):
+            fn = fn.to(self.device)
+        return fn
+
+    def _make_batches(self):
+        from ..data.datasets import build_dataset
+        from ..data.multitask import MultiTaskBatches
+
+        datasets: Dict[str, List[Any]] = {}
+        for i, task in enumerate(self.cfg.tasks):
+            built = []
+            for j, spec in enumerate(dataset_specs(self.cfg, task)):
+                try:
+                    built.append(build_dataset(spec))
+                except UnifuseError as exc:
+                    raise type(exc)(f"tasks[{i}].datasets[{j}] ({task.name}): {exc}") from exc
+            datasets[task.name] = built
+        if self.cfg.batch_size % self.ctx.world_size:
+            raise ConfigError(f"batch_size {self.cfg.batch_size} is not divisible by the {self.ctx.world_size} processes")
+        return MultiTaskBatches(
+            datasets, self.cfg.batch_size, self.cfg.seed, rank=self.ctx.rank, world_size=self.ctx.world_size, num_workers=self.cfg.num_workers
+        )
+
+    def _open_logs(self, resumed: bool) -> None:
+        self.events_path = self.out / "events.log"
+        if not self.ctx.is_main:
+            self.train_log = self.conflict_log = None
+            self.tb = TensorBoardLog(self.out, enabled=False)
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
+        t = self.task_names
+        fields = ["step", "time_s", "lr", *[f"loss_{n}" for n in t]]
+        if self.weighting.needs_update:
+            fields += [f"post_{n}" for n in t]
+        fields += [f"weight_{n}" for n in t] + ["skipped"]
+        rs = self.step if resumed else None
+        self.train_log = CSVLog(self.out / "train_log.csv", fields, resume_step=rs)
+        self.conflict_log = CSVLog(self.out / "conflicts.csv", ["step", *conflict_fields(t)], resume_step=rs) if self.cfg.diagnostics_every else None
+        self.tb = TensorBoardLog(self.out / "tensorboard", enabled=self.cfg.tensorboard, purge_step=(self.step + 1) if resumed else None)
+
+    def _event(self, msg: str) -> None:
+        if not self.ctx.is_main:
+            return
+        line = f"[step {self.step}] {msg}"
+        print(f"unifuse train: {line}", file=sys.stderr)
+        with open(self.events_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self) -> Dict[str, Any]:
+        per_rank = {"sampler": self.batches.state_dict(), "rng": rng_state(self.device)}
+        return {
+            "version": CHECKPOINT_VERSION,
+            "config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "weighting": self.weighting.state_dict(),
+            "ranks": all_gather_object(self.ctx, per_rank),
+            "world_size": self.ctx.world_size,
+            "nonfinite_streak": self._nonfinite_streak,
+        }
+
+    def save_checkpoint(self) -> Optional[Path]:
+        """Write a checkpoint of the current step (rank 0 writes; all ranks take part)."""
+        state = self._state()  # collective: every rank must call it
+        path = None
+        if self.ctx.is_main:
+            path = save_checkpoint(
+                self.out / "checkpoints", self.step, self.model.state_dict(), self.ema.state_dict(), state, keep=self.cfg.keep_checkpoints
+            )
+        if self.ctx.enabled:
+            torch.distributed.barrier()
+        return path
+
+    def _restore(self, ckpt: Dict[str, Any]) -> None:
+        state = ckpt["state"]
+        try:
+            self.model.load_state_dict(ckpt["model"], strict=True)
+            if ckpt["ema"] is not None:
+                self.ema.load_state_dict(ckpt["ema"])
+        except RuntimeError as exc:
+            raise ConfigError(f"{self.out}: checkpoint does not fit the configured model ({str(exc).splitlines()[0]})") from exc
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.weighting.load_state_dict(state["weighting"])
+        ranks = state["ranks"]
+        if len(ranks) == self.ctx.world_size:
+            mine = ranks[self.ctx.rank]
+            self.batches.load_state_dict(mine["sampler"])
+            set_rng_state(mine["rng"], self.device)
+        else:
+            warnings.warn(
+                f"checkpoint was written by {len(ranks)} process(es), resuming with {self.ctx.world_size}: "
+                "data order follows rank 0's sampler and RNG streams are re-seeded (not bit-exact)",
+                stacklevel=2,
+            )
+            self.batches.load_state_dict(ranks[0]["sampler"])
+            seed_everything(self.cfg.seed + self.ctx.rank + 1_000_003 * ckpt["step"])
+        self._nonfinite_streak = int(state.get("nonfinite_streak", 0))
+        self.step = ckpt["step"]
+        if self.ctx.is_main:
+            print(f"unifuse train: resumed from step {self.step} ({self.out / 'checkpoints'})", file=sys.stderr)
+
+    # ------------------------------------------------------------------ one iteration
+    def _task_losses(self, fused: Sequence[torch.Tensor], batches: Dict[str, Dict[str, Any]]) -> torch.Tensor:
+        """Stacked losses (Tensor[T]) of the global batch (gathered across ranks)."""
+        out = []
+        for t, name in enumerate(self.task_names):
+            b = batches[name]
+            f = gather_batch(self.ctx, fused[t])
+            a = gather_batch(self.ctx, b["A"])
+            bb = gather_batch(self.ctx, b["B"])
+            out.append(self.losses[t](f, a, bb).reshape(()))
+        return torch.stack(out)
+
+    def _to_device(self, batches: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+        out = {}
+        for name in self.task_names:
+            b = batches[name]
+            out[name] = {**b, "A": b["A"].to(self.device, non_blocking=True).float(), "B": b["B"].to(self.device, non_blocking=True).float()}
+        return out
+
+    def _report_nonfinite(self, what: str, values: torch.Tensor, batches: Dict[str, Dict[str, Any]], fused: Sequence[torch.Tensor]) -> None:
+        bad_tasks = [n for n, v in zip(self.task_names, values.tolist()) if not math.isfinite(v)] or self.task_names
+        parts = []
+        for name in bad_tasks:
+            t = self.task_names.index(name)
+            b = batches[name]
+            per_sample = torch.stack(
+                [torch.isfinite(x.detach()).flatten(1).all(1) for x in (b["A"], b["B"], fused[t])]
+            ).all(0)
+            names = [str(n) for n in b.get("names", [])]
+            suspects = [n for n, ok in zip(names, per_sample.tolist()) if not ok]
+            parts.append((name, names, suspects))
+        gathered = all_gather_object(self.ctx, parts)
+        if not self.ctx.is_main:
+            return
+        msgs = []
+        for i, (name, _, _) in enumerate(gathered[0]):
+            names = [n for g in gathered for n in g[i][1]]
+            suspects = [n for g in gathered for n in g[i][2]]
+            msg = f"{name}: batch {', '.join(names) or '(unnamed)'}"
+            if suspects:
+                msg += f"; non-finite values in {', '.join(suspects)}"
+            msgs.append(msg)
+        self._event(f"non-finite {what}; iteration skipped, weights unchanged. " + " | ".join(msgs))
+
+    def train_step(self) -> StepResult:
+        """Run one iteration (advances ``self.step``)."""
+        cfg, ctx = self.cfg, self.ctx
+        self.step += 1
+        batches = self._to_device(next(self.batches))
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        pairs = [(batches[n]["A"], batches[n]["B"]) for n in self.task_names]
+        fused = self.forward_net(pairs)
+        losses = self._task_losses(fused, batches)
+        loss_vals = losses.detach().cpu()
+        res = StepResult(self.step, dict(zip(self.task_names, loss_vals.tolist())))
+
+        if not torch.isfinite(loss_vals).all():  # identical on every rank (global losses)
+            self._report_nonfinite("loss", loss_vals, batches, fused)
+            return self._skip(res)
+
+        if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
+            red = (lambda rows: all_reduce_sum_(ctx, rows)) if ctx.enabled else None
+            grads = flat_task_gradients(list(losses), self.params, reduce=red)
+            res.conflicts = conflict_stats(grads, self.task_names)
+            del grads
+
+        self.weighting.backward(losses)
+        if ctx.enabled:  # DDP averaged the per-rank gradients of the global loss: undo the 1/K
+            torch._foreach_mul_([p.grad for p in self.params if p.grad is not None], float(ctx.world_size))
+        grads = [p.grad for p in self.params if p.grad is not None]
+        gnorm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else torch.zeros(())
+        if not torch.isfinite(gnorm):
+            self._report_nonfinite("gradient", torch.full((len(self.task_names),), float("nan")), batches, fused)
+            return self._skip(res)
+        del fused
+        self.optimizer.step()
+        self._nonfinite_streak = 0
+
+        if self.weighting.needs_update:
+            with torch.no_grad():
+                new = self._task_losses([self.model(batches[n]["A"], batches[n]["B"]) for n in self.task_names], batches)
+            new_vals = new.detach().cpu()
+            res.post_losses = dict(zip(self.task_names, new_vals.tolist()))
+            if torch.isfinite(new_vals).all():
+                self.weighting.update(new)
+            else:
+                self._event("non-finite re-evaluated loss; task-weight update skipped")
+        self.ema.update(self.model)
+        res.weights = dict(zip(self.task_names, self.weighting.weights.tolist()))
+        return res
+
+    def _skip(self, res: StepResult) -> StepResult:
+        self.optimizer.zero_grad(set_to_none=True)
+        res.skipped = True
+        res.weights = dict(zip(self.task_names, self.weighting.weights.tolist()))
+        self._nonfinite_streak += 1
+        if self.cfg.max_nonfinite and self._nonfinite_streak >= self.cfg.max_nonfinite:
+            raise NonFiniteError(f"{self.out}: {self._nonfinite_streak} consecutive iterations with non-finite values (see {self.events_path})")
+        return res
+
+    # ------------------------------------------------------------------ loop
+    def _log(self, res: StepResult, t0: float) -> None:
+        if not self.ctx.is_main:
+            return
+        if self.train_log is not None and (res.step % self.cfg.log_every == 0 or res.skipped):
+            row: Dict[str, Any] = {"step": res.step, "time_s": round(time.time() - t0, 3), "lr": self.optimizer.param_groups[0]["lr"], "skipped": int(res.skipped)}
+            row.update({f"loss_{k}": v for k, v in res.losses.items()})
+            row.update({f"post_{k}": v for k, v in res.post_losses.items()})
+            row.update({f"weight_{k}": v for k, v in res.weights.items()})
+            self.train_log.write(row)
+            self.tb.scalars(res.step, {**{f"loss/{k}": v for k, v in res.losses.items()}, **{f"weight/{k}": v for k, v in res.weights.items()}})
+        if res.conflicts and self.conflict_log is not None:
+            self.conflict_log.write({"step": res.step, **res.conflicts})
+            self.tb.scalars(res.step, {f"conflict/{k}": v for k, v in res.conflicts.items()})
+
+    def fit(self) -> Dict[str, Any]:
+        """Train up to ``cfg.iterations``; returns a summary ``{"step", "out", "seconds"}``."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        total = cfg.iterations
+        show = self.ctx.is_main and (self.progress if self.progress is not None else sys.stderr.isatty())
+        bar = tqdm(total=total, initial=self.step, disable=not show, desc="train", unit="it", dynamic_ncols=True)
+        t0 = time.time()
+        t_last, s_last = t0, self.step
+        try:
+            while self.step < total:
+                res = self.train_step()
+                self._log(res, t0)
+                bar.update(1)
+                if show:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in res.losses.items()}, refresh=False)
+                elif self.ctx.is_main and (self.step % cfg.print_every == 0 or self.step == total):
+                    now = time.time()
+                    rate = (now - t_last) / max(1, self.step - s_last)
+                    t_last, s_last = now, self.step
+                    eta = rate * (total - self.step)
+                    losses = " ".join(f"{k} {v:.4g}" for k, v in res.losses.items())
+                    weights = " ".join(f"{v:.3f}" for v in res.weights.values())
+                    print(f"step {self.step}/{total} | loss {losses} | weights {weights} | {rate:.2f} s/it | ETA {_hms(eta)}", file=sys.stderr, flush=True)
+                if self.step % cfg.checkpoint_every == 0 or self.step == total:
+                    self.save_checkpoint()
+                for cb in self.callbacks:
+                    cb(self, res)
+        finally:
+            bar.close()
+            self.close()
+        if self.ctx.is_main:
+            self.export()
+        return {"step": self.step, "out": str(self.out), "seconds": time.time() - t0}
+
+    def export(self) -> None:
+        """Write the final live and EMA weights (plain state dicts) and a JSON description."""
+        atomic_save_safetensors(self.model.state_dict(), self.out / "model.safetensors", {"step": str(self.step)})
+        atomic_save_safetensors(self.ema.state_dict(), self.out / "model_ema.safetensors", {"step": str(self.step)})
+        meta = {"model": self.cfg.model["name"], "config": {k: v for k, v in self.cfg.to_dict()["model"].items() if k != "name"},
+                "step": self.step, "weights": {"ema": "model_ema.safetensors", "live": "model.safetensors"}}
+        atomic_write_text(self.out / "model.json", json.dumps(meta, indent=1) + "\n")
+
+    def close(self) -> None:
+        for log in (self.train_log, self.conflict_log):
+            if log is not None:
+                log.close()
+        self.tb.close()
+        if hasattr(self.batches, "close"):
+            self.batches.close()
+        torch.set_num_threads(self._threads_before)
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m{s % 60:02d}s"
+
+
+def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, **kw: Any) -> Dict[str, Any]:
+    """Build a :class:`Trainer` and run it; see there for the arguments."""
+    return Trainer(cfg, out, resume=resume, **kw).fit()
