@@ -1,0 +1,274 @@
+"""SSIM-family fusion metrics: VIFB ``Ssim``, CDDFuse/skimage SSIM, MEFB ``Qc``, ``Qy``, ``Qw``.
+
+Every core takes three float64 tensors ``a, b, f`` of shape ``(N, H, W)`` holding 0..255
+values (MATLAB ``double(uint8)``) in the MATLAB call order (source 1, source 2, fused) and
+returns a float64 tensor of shape ``(N,)``. The cores are vectorised over ``N``; run RGB
+images as ``N*3`` single-channel images (the per-channel wrappers live in the framework).
+
+Behaviour follows the reference code as documented in ``shared/spec/metrics.md`` (2.3, 3, 4):
+
+* :func:`ssim_vifb` -- Wang's ``ssim_index`` (11x11 Gaussian sigma 1.5, K = (0.01, 0.03),
+  L = 255, ``filter2 'valid'``), **summed** over the two sources: range [0, 2] (well, [-2, 2]).
+* :func:`ssim_cddfuse` -- ``skimage.metrics.structural_similarity(F, X, data_range=2)``
+  (7x7 uniform window, sample covariance, 3-px border crop), summed over the two sources,
+  as CDDFuse's ``Evaluator`` reports it (``data_range=2`` reproduces skimage < 0.20).
+* :func:`qc` / :func:`qy` -- Cvejic's and Yang's metrics on ``ssim_yang`` (7x7 Gaussian,
+  C1 = C2 = 2e-16). These are **ill-conditioned** on flat 7x7 windows (spec section 4):
+  ``stable=False`` reproduces the reference formula (values on images with flat windows are
+  rounding noise and not reproducible across implementations); ``stable=True`` is a
+  corrected variant that sets the local (co)variances of exactly flat windows to exactly 0.
+* :func:`qw` -- what MEFB calls ``Qw``: Piella's edge-dependent index (Prewitt edge
+  magnitudes, ``sw = 3``, alpha = 1).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .matlab import filter2, separable_filter2
+
+Tensor = torch.Tensor
+
+__all__ = [
+    "gaussian_1d",
+    "LocalMoments",
+    "local_moments",
+    "ssim_index_map",
+    "ssim_vifb",
+    "ssim_cddfuse",
+    "ssim_yang",
+    "qc",
+    "qy",
+    "qw",
+    "flat_window_mask",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+def gaussian_1d(size: int, sigma: float, dtype=torch.float64, device=None) -> Tensor:
+    """1-D factor ``g`` of MATLAB ``fspecial('gaussian', size, sigma)``: ``outer(g, g)``
+    equals the 2-D kernel up to rounding (valid while no tap falls below ``eps * max``,
+    true for every kernel used by the metrics). Shape ``(size,)``, sums to 1."""
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2.0
+    g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def _check(a: Tensor, b: Tensor, f: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    if not (a.shape == b.shape == f.shape) or a.ndim != 3:
+        raise ValueError(
+            f"expected three (N, H, W) tensors of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(f.shape)}"
+        )
+    return a.double(), b.double(), f.double()
+
+
+class LocalMoments(NamedTuple):
+    """Windowed first and second moments of an image pair (all ``(N, h, w)``)."""
+
+    mu_x: Tensor
+    mu_y: Tensor
+    var_x: Tensor  # E[x^2] - mu_x^2 (as MATLAB computes it: may be slightly negative)
+    var_y: Tensor
+    cov_xy: Tensor
+
+
+def local_moments(x: Tensor, y: Tensor, g: Tensor, shape: str = "valid") -> LocalMoments:
+    """Gaussian-window moments exactly as Wang's ``ssim_index`` forms them
+    (``filter2(w, x .* y) - mu_x .* mu_y``), with the separable window ``outer(g, g)``.
+
+    ``x``, ``y``: ``(N, H, W)`` float64; ``g``: 1-D window. Returns maps of shape
+    ``(N, H-k+1, W-k+1)`` for ``'valid'`` or ``(N, H, W)`` for ``'same'`` (zero padding).
+    """
+    n = x.shape[0]
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
+    m = separable_filter2(stack, g, g, shape=shape)
+    mx, my, exx, eyy, exy = m.split(n, dim=0)
+    return LocalMoments(mx, my, exx - mx * mx, eyy - my * my, exy - mx * my)
+
+
+def ssim_index_map(m: LocalMoments, c1: float, c2: float) -> Tensor:
+    """Wang's SSIM map from local moments (the ``C1 > 0 & C2 > 0`` branch)."""
+    mu12 = m.mu_x * m.mu_y
+    return ((2.0 * mu12 + c1) * (2.0 * m.cov_xy + c2)) / (
+        (m.mu_x * m.mu_x + m.mu_y * m.mu_y + c1) * (m.var_x + m.var_y + c2)
+    )
+
+
+def flat_window_mask(x: Tensor, k: int) -> Tensor:
+    """``True`` where the ``k x k`` window (``'valid'`` positions) of ``x`` is exactly
+    constant. ``(N, H, W) -> (N, H-k+1, W-k+1)`` bool; exact (max == min)."""
+    x4 = x.unsqueeze(1)
+    hi = F.max_pool2d(x4, k, stride=1)
+    lo = -F.max_pool2d(-x4, k, stride=1)
+    return (hi == lo).squeeze(1)
+
+
+# --------------------------------------------------------------------------- SSIM (VIFB)
+_WANG_K = (0.01, 0.03)
+
+
+def ssim_vifb(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
+    """VIFB ``metricsSsim`` core: ``ssim(a, f) + ssim(b, f)``, range [-2, 2] (typ. [0, 2]).
+
+    Wang's SSIM: 11x11 Gaussian window (sigma 1.5), K = (0.01, 0.03), L = 255, ``'valid'``
+    maps of size ``(H-10, W-10)`` averaged per image. Inputs ``(N, H, W)`` 0..255; ``(N,)``.
+    """
+    a, b, f = _check(a, b, f)
+    n = a.shape[0]
+    g = gaussian_1d(11, 1.5, device=a.device)
+    c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2
+    m = local_moments(torch.cat([a, b]), torch.cat([f, f]), g)
+    s = ssim_index_map(m, c1, c2).mean(dim=(-2, -1))
+    return s[:n] + s[n:]
+
+
+# --------------------------------------------------------------------------- SSIM (CDDFuse)
+def _box_valid(x: Tensor, k: int) -> Tensor:
+    w = torch.full((k,), 1.0 / k, dtype=x.dtype, device=x.device)
+    return separable_filter2(x, w, w, shape="valid")
+
+
+def ssim_cddfuse(a: Tensor, b: Tensor, f: Tensor, data_range: float = 2.0, win_size: int = 7) -> Tensor:
+    """CDDFuse ``Evaluator.SSIM``: ``structural_similarity(F, A) + structural_similarity(F, B)``.
+
+    skimage defaults: ``win_size x win_size`` uniform window, sample covariance
+    (``NP / (NP - 1)``), K = (0.01, 0.03), mean over the map with ``(win_size-1)//2`` border
+    pixels cropped (= the ``'valid'`` region of the window). ``data_range=2`` is what
+    skimage < 0.20 inferred for float images (CDDFuse's published numbers); pass 255 for
+    the textbook SSIM. Computed in float64 (CDDFuse runs float32: differences ~1e-6).
+    Inputs ``(N, H, W)`` 0..255 (CDDFuse: rounded gray); returns ``(N,)``.
+    """
+    a, b, f = _check(a, b, f)
+    n = a.shape[0]
+    x = torch.cat([f, f])
+    y = torch.cat([a, b])
+    np_ = win_size * win_size
+    cov_norm = np_ / (np_ - 1.0)
+    stack = torch.cat([x, y, x * x, y * y, x * y])
+    m = _box_valid(stack, win_size)
+    ux, uy, uxx, uyy, uxy = m.split(2 * n)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    s = s.mean(dim=(-2, -1))
+    return s[:n] + s[n:]
+
+
+# --------------------------------------------------------------------------- Qc / Qy
+_YANG_C = 2e-16
+
+
+def ssim_yang(x: Tensor, y: Tensor, stable: bool = False) -> Tuple[Tensor, LocalMoments]:
+    """``ssim_yang`` of MEFB's Qc/Qy: 7x7 Gaussian (sigma 1.5), ``'valid'``, C1 = C2 = 2e-16.
+
+    Returns the SSIM map ``(N, H-6, W-6)`` and the local moments. With ``stable=True`` the
+    variances of exactly flat windows and every covariance involving one are set to 0
+    (instead of ``E[x^2] - E[x]^2`` rounding noise of ~1e-12 that C = 2e-16 cannot absorb).
+    """
+    g = gaussian_1d(7, 1.5, device=x.device)
+    m = local_moments(x, y, g)
+    if stable:
+        fx, fy = flat_window_mask(x, 7), flat_window_mask(y, 7)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        m = LocalMoments(
+            m.mu_x,
+            m.mu_y,
+            torch.where(fx, zero, m.var_x),
+            torch.where(fy, zero, m.var_y),
+            torch.where(fx | fy, zero, m.cov_xy),
+        )
+    return ssim_index_map(m, _YANG_C, _YANG_C), m
+
+
+def _nanmean_keep_inf(q: Tensor) -> Tensor:
+    """Mean over the last two dims ignoring NaNs (MATLAB ``mean2(Q(~isnan(Q)))``); +-Inf kept.
+    An all-NaN map gives NaN."""
+    valid = ~torch.isnan(q)
+    cnt = valid.sum(dim=(-2, -1))
+    tot = torch.where(valid, q, torch.zeros_like(q)).sum(dim=(-2, -1))
+    return tot / cnt.to(q.dtype)
+
+
+def qc(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
+    """MEFB ``metricsQc`` core (Cvejic et al.): ``s = sigma_aF / (sigma_aF + sigma_bF)``,
+    ``Q = s * ssim(a, F) + (1 - s) * ssim(b, F)``, 0 where ``s < 0``, 1 where ``s > 1``, mean
+    over non-NaN pixels. Range [0, 1] mathematically, but **ill-conditioned** on flat 7x7
+    windows (see module doc; ``stable=True`` for the corrected variant).
+    ``(N, H, W)`` 0..255 -> ``(N,)``.
+    """
+    a, b, f = _check(a, b, f)
+    n = a.shape[0]
+    s_map, m = ssim_yang(torch.cat([a, b]), torch.cat([f, f]), stable=stable)
+    s1, s2 = s_map[:n], s_map[n:]
+    c1f, c2f = m.cov_xy[:n], m.cov_xy[n:]
+    s = c1f / (c1f + c2f)
+    q = s * s1 + (1.0 - s) * s2
+    q = torch.where(s < 0, torch.zeros_like(q), q)
+    q = torch.where(s > 1, torch.ones_like(q), q)
+    return _nanmean_keep_inf(q)
+
+
+def qy(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
+    """MEFB ``metricsQy`` core (Yang et al.): with ``ssim_yang`` maps s_ab, s_aF, s_bF and
+    ``lambda = var_a / (var_a + var_b)``::
+
+        Q = [s_ab >= 0.75] * (lambda * s_aF + (1 - lambda) * s_bF)
+          + [s_ab <  0.75] * max(s_aF, s_bF)
+
+    averaged over non-NaN pixels (MATLAB's ``max`` ignores NaN, the mask products do not).
+    Ill-conditioned on flat windows like :func:`qc`. ``(N, H, W)`` 0..255 -> ``(N,)``.
+    """
+    a, b, f = _check(a, b, f)
+    n = a.shape[0]
+    s_map, m = ssim_yang(torch.cat([a, a, b]), torch.cat([b, f, f]), stable=stable)
+    s_ab, s_af, s_bf = s_map.split(n)
+    var_a, var_b = m.var_x[:n], m.var_y[:n]
+    lam = var_a / (var_a + var_b)
+    binm = (s_ab >= 0.75).to(a.dtype)
+    q1 = (lam * s_af + (1.0 - lam) * s_bf) * binm
+    q2 = torch.fmax(s_af, s_bf) * (1.0 - binm)
+    return _nanmean_keep_inf(q1 + q2)
+
+
+# --------------------------------------------------------------------------- Qw (Piella)
+_PREWITT_X = ((1.0, 0.0, -1.0), (1.0, 0.0, -1.0), (1.0, 0.0, -1.0))
+_PREWITT_Y = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -1.0, -1.0))
+
+
+def qw(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
+    """MEFB ``metricsQw`` core: Piella's **edge-dependent** fusion quality index (``sw = 3``,
+    alpha = 1), computed on Prewitt edge-magnitude images ``E = sqrt(X^2 + Y^2)``
+    (``filter2 'same'``, zero padding).
+
+    With Wang's SSIM (11x11 Gaussian, K = (0.01, 0.03), L = 255, ``'valid'``) on the edge
+    images: ``var_a, var_b`` from (E_a, E_b), 0.5 added to both where their sum is 0,
+    ``lambda = var_a / (var_a + var_b)``, ``c_w = max(var_a, var_b) / sum(max(var_a, var_b))``
+    and ``Qw = sum(c_w * (lambda * ssim(E_F, E_a) + (1 - lambda) * ssim(E_F, E_b)))``.
+    ``(N, H, W)`` 0..255 -> ``(N,)``, typically in [0, 1].
+    """
+    a, b, f = _check(a, b, f)
+    n = a.shape[0]
+    x = torch.cat([a, b, f])
+    gx = filter2(_PREWITT_X, x, "same")
+    gy = filter2(_PREWITT_Y, x, "same")
+    e = torch.sqrt(gx * gx + gy * gy)
+    ea, eb, ef = e.split(n)
+    g = gaussian_1d(11, 1.5, device=a.device)
+    c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2
+    m = local_moments(torch.cat([ea, ef, ef]), torch.cat([eb, ea, eb]), g)
+    var_a, var_b = m.var_x[:n], m.var_y[:n]
+    fix = (var_a + var_b == 0).to(a.dtype) * 0.5
+    var_a, var_b = var_a + fix, var_b + fix
+    lam = var_a / (var_a + var_b)
+    s = ssim_index_map(m, c1, c2)
+    s_fa, s_fb = s[n : 2 * n], s[2 * n :]
+    cw_raw = torch.maximum(var_a, var_b)
+    cw = cw_raw / cw_raw.sum(dim=(-2, -1), keepdim=True)
+    return (cw * (lam * s_fa + (1.0 - lam) * s_fb)).sum(dim=(-2, -1))
+
