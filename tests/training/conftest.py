@@ -1,82 +1,15 @@
-"""Fixtures for trainer tests: a tiny stochastic stand-in fusion model and tiny image folders."""
+"""Fixtures for trainer tests (helpers live in ``training_helpers``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
-from torch import nn
 
-from unifuse.models import MODELS, register_model
-
-TASKS = {"IVF": ("vi", "ir"), "MFF": ("a", "b"), "MEF": ("over", "under")}
-
-
-class ToyFuser(nn.Module):
-    """(N,1,H,W) x2 -> (N,1,H,W): convs with dropout (train-mode randomness, like DropPath)
-    and one never-used layer (like TITA's dead ``conv_first*_B``)."""
-
-    input_mode = "luma"
-    trainable = True
-
-    def __init__(self, width: int = 6, dropout: float = 0.2):
-        super().__init__()
-        self.inp = nn.Conv2d(2, width, 3, padding=1)
-        self.drop = nn.Dropout(dropout)
-        self.out = nn.Conv2d(width, 1, 3, padding=1)
-        self.unused = nn.Linear(3, 3)
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h = self.drop(torch.relu(self.inp(torch.cat([a, b], 1))))
-        return 0.5 * (a + b) + 0.1 * self.out(h)
-
-
-if "toy_fuser" not in MODELS:
-    register_model("toy_fuser", "test stand-in fusion model")(ToyFuser)
-
-
-def write_pairs(root: Path, n: int = 6, size: int = 24, seed: int = 0) -> Path:
-    """Three task folders (IVF vi/ir, MFF a/b, MEF over/under) with ``n`` smooth gray pairs each."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for t, (sa, sb) in TASKS.items():
-        for sub in (sa, sb):
-            (root / t / sub).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            base = 0.5 + 0.4 * np.sin(2 * np.pi * (rng.uniform(0.5, 2) * xx + rng.uniform(0.5, 2) * yy + rng.uniform()))
-            noise = rng.normal(0, 0.05, (2, size, size))
-            a = np.clip(base + noise[0], 0, 1)
-            b = np.clip(1 - base + noise[1], 0, 1) if t == "IVF" else np.clip(0.7 * base + noise[1], 0, 1)
-            Image.fromarray((a * 255).astype(np.uint8)).save(root / t / sa / f"p{i}.png")
-            Image.fromarray((b * 255).astype(np.uint8)).save(root / t / sb / f"p{i}.png")
-    return root
+from training_helpers import write_pairs
 
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
+    """Three task folders of six 24x24 gray pairs (IVF vi/ir, MFF a/b, MEF over/under)."""
     return write_pairs(tmp_path_factory.mktemp("pairs"))
-
-
-def tiny_config_dict(data_root: Path, **over) -> dict:
-    """A config mapping for a few fast iterations of the toy model on ``tiny_data``."""
-    cfg = {
-        "name": "toy",
-        "seed": 5,
-        "iterations": 6,
-        "batch_size": 4,
-        "crop_size": 16,
-        "data_root": str(data_root),
-        "model": {"name": "toy_fuser"},
-        "weighting": "famo",
-        "optimizer": {"lr": 1e-3},
-        "ema_decay": 0.9,
-        "checkpoint_every": 3,
-        "device": "cpu",
-        "tensorboard": False,
-        "tasks": [{"name": t, "datasets": [{"type": "folder", "root": t, "sub_a": sa, "sub_b": sb}]} for t, (sa, sb) in TASKS.items()],
-    }
-    cfg.update(over)
-    return cfg
