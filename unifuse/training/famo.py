@@ -16,6 +16,7 @@ checkpointed, so a resumed run is exact.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 import torch
@@ -97,7 +98,7 @@ class FAMO(Weighting):
     def state_dict(self) -> dict[str, Any]:
         return {
             "xi": self.xi.detach().clone(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),  # Adam's moments are mutated in place
             "prev_losses": None if self.prev_losses is None else self.prev_losses.clone(),
             "min_losses": self.min_losses.clone(),
             "eps": self.eps,
@@ -109,7 +110,7 @@ class FAMO(Weighting):
             raise ConfigError(f"famo: checkpoint has {tuple(xi.shape)} logits, this run has {self.n_tasks} tasks")
         with torch.no_grad():
             self.xi.copy_(xi)
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         pl = state.get("prev_losses")
         self.prev_losses = None if pl is None else torch.as_tensor(pl, dtype=torch.float32).clone()
         if "min_losses" in state:
