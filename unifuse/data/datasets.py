@@ -88,7 +88,7 @@ def random_crop_offsets(h: int, w: int, crop: int, rng: np.random.Generator) -> 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H,W) / (H,W,3) or float array -> float32 (C,H,W) in [0,1] (uint8 / 255, like ToTensor)."""
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.from_numpy(np.array(arr, copy=True, order="C"))  # copy: PIL arrays are read-only
     t = t.float().div(255) if t.dtype == torch.uint8 else t.float()
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
 
