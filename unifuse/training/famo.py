@@ -1,6 +1,6 @@
 """FAMO: Fast Adaptive Multitask Optimisation, as TITA's official code runs it (spec §8.2–§8.3).
 
-State: logits ξ ∈ ℝ^M (init 0) with their own Adam optimiser (lr 0.025, coupled L2 weight decay
+State (kept on the CPU whatever the losses' device; M is tiny): logits ξ ∈ ℝ^M (init 0) with their own Adam optimiser (lr 0.025, coupled L2 weight decay
 1e-3, default betas/eps); min-losses 0; ε = 1e-8.
 
 ``backward(ℓ)`` (before the model step): z = softmax(ξ), D = ℓ + ε, c = Σ z/D (detached) and
@@ -50,12 +50,12 @@ class FAMO(Weighting):
         """L = Σ z·log D / c with c = Σ z/D detached. With ``reference`` (detached Tensor[n]), D is taken
         from it instead, L = Σ z·ℓ/(c·D_ref): same model gradient when reference == losses (useful when
         the weights must come from losses all-reduced across ranks)."""
-        z = torch.softmax(self.xi.detach(), -1).to(losses.dtype)
+        z = torch.softmax(self.xi.detach(), -1).to(device=losses.device, dtype=losses.dtype)
         if reference is None:
             d = self._d(losses)
             c = (z / d).sum().detach()
             return (z * d.log()).sum() / c
-        d_ref = self._d(reference.detach().to(losses.dtype))
+        d_ref = self._d(reference.detach().to(device=losses.device, dtype=losses.dtype))
         c = (z / d_ref).sum()
         return (z / (c * d_ref) * losses).sum()
 
@@ -66,12 +66,12 @@ class FAMO(Weighting):
         s = self.surrogate(losses, reference)
         s.backward()
         pre = losses if reference is None else reference
-        self.prev_losses = pre.detach().to(torch.float32).clone()
+        self.prev_losses = pre.detach().to(device="cpu", dtype=torch.float32).clone()  # ξ lives on the CPU
         return s.detach()
 
     def task_coefficients(self, losses: Tensor) -> Tensor:
         """Effective per-task gradient coefficients z_t/(c·D_t) for ``losses``; Tensor[n_tasks], detached."""
-        z = torch.softmax(self.xi.detach(), -1).to(losses.dtype)
+        z = torch.softmax(self.xi.detach(), -1).to(device=losses.device, dtype=losses.dtype)
         d = self._d(losses.detach())
         return z / ((z / d).sum() * d)
 
@@ -81,7 +81,7 @@ class FAMO(Weighting):
         self._check(new_losses, "update")
         if self.prev_losses is None:
             raise ConfigError("famo: update() called before backward()")
-        new = new_losses.detach().to(torch.float32)
+        new = new_losses.detach().to(device="cpu", dtype=torch.float32)
         delta = self._d(self.prev_losses).log() - self._d(new).log()
         z = torch.softmax(self.xi, -1)
         g = z * (delta - (z * delta).sum())
