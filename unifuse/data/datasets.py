@@ -345,7 +345,7 @@ FOLDER_PRESETS: dict[str, FolderPreset] = {
 }
 
 _FOLDER_KEYS = {"root", "sub_a", "sub_b", "task", "crop", "gray", "partner", "pad_mode", "cache"}
-_SYNTH_KEYS = {"images", "folder", "task", "crop", "length", "gray", "pad_mode"}
+_SYNTH_KEYS = {"images", "folder", "root", "task", "crop", "length", "gray", "pad_mode"}
 
 
 def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
@@ -354,8 +354,8 @@ def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
     * ``{type: folder, root, sub_a, sub_b, task, crop: 64, gray: true, partner: null|same|realmff, pad_mode, cache}``;
       ``preset: <name>`` (one of ``FOLDER_PRESETS``) fills ``sub_a``/``sub_b``/``task``/``partner``,
       and ``type: <preset name>`` is a shortcut for ``type: folder, preset: <name>``;
-    * ``{type: synthetic, task: MFF|MEF, images|folder: <path or list>, crop, length, gray, pad_mode}``
-      (no source -> built-in samples).
+    * ``{type: synthetic, task: MFF|MEF, images|folder|root: <path or list>, crop, length, gray, pad_mode}``
+      (``root`` is an alias of ``folder``; no source -> built-in samples).
     Unknown keys raise :class:`ConfigError`.
     """
     if not isinstance(cfg, dict):
@@ -386,10 +386,11 @@ def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
         unknown = set(c) - _SYNTH_KEYS
         if unknown:
             raise ConfigError(f"synthetic dataset: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_SYNTH_KEYS))}")
-        src = c.pop("images", None)
-        folder = c.pop("folder", None)
-        if src is not None and folder is not None:
-            raise ConfigError("synthetic dataset: give either 'images' or 'folder', not both")
+        given = {k: v for k in ("images", "folder", "root") if (v := c.pop(k, None)) is not None}
+        if len(given) > 1:
+            raise ConfigError(f"synthetic dataset: give only one of images/folder/root, got {', '.join(given)}")
+        src = next(iter(given.values()), None)
+        folder = None
         return SyntheticPairDataset(src if src is not None else folder, **c)
     raise ConfigError(f"unknown dataset type {kind!r}; available: folder, synthetic, {', '.join(FOLDER_PRESETS)}")
 
