@@ -389,9 +389,7 @@ def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
         given = {k: v for k in ("images", "folder", "root") if (v := c.pop(k, None)) is not None}
         if len(given) > 1:
             raise ConfigError(f"synthetic dataset: give only one of images/folder/root, got {', '.join(given)}")
-        src = next(iter(given.values()), None)
-        folder = None
-        return SyntheticPairDataset(src if src is not None else folder, **c)
+        return SyntheticPairDataset(next(iter(given.values()), None), **c)
     raise ConfigError(f"unknown dataset type {kind!r}; available: folder, synthetic, {', '.join(FOLDER_PRESETS)}")
 
 
