@@ -1,0 +1,114 @@
+"""Exposure fusion after Mertens, Kautz & Van Reeth (Pacific Graphics 2007)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ...errors import ConfigError
+from .. import register_model
+from .base import BaselineFusion, build_config
+from .pyramid import collapse, gaussian_pyramid, laplacian_pyramid, max_levels
+
+
+@dataclass(frozen=True)
+class MertensConfig:
+    """Options of :class:`MertensFusion`.
+
+    Attributes:
+        contrast_weight, saturation_weight, exposedness_weight: exponents of the three
+            quality measures (the paper's omega_C, omega_S, omega_E; all 1 by default).
+        sigma: width of the well-exposedness Gaussian around 0.5.
+        levels: pyramid levels; ``None`` = as deep as the image allows (coarsest side >=
+            ``min_size``; the default 1 goes down to 1-2 pixels like the paper and OpenCV's
+            ``MergeMertens``: the deep levels are what spreads exposure over large regions).
+        min_size: smallest side allowed for a reduced level.
+        eps: added to every weight before normalisation (so flat, fully clipped regions fall
+            back to a plain average instead of 0/0).
+    """
+
+    contrast_weight: float = 1.0
+    saturation_weight: float = 1.0
+    exposedness_weight: float = 1.0
+    sigma: float = 0.2
+    levels: int | None = None
+    min_size: int = 1
+    eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        for name in ("contrast_weight", "saturation_weight", "exposedness_weight"):
+            if float(getattr(self, name)) < 0:
+                raise ConfigError(f"mertens: {name} must be >= 0, got {getattr(self, name)!r}")
+        if not float(self.sigma) > 0:
+            raise ConfigError(f"mertens: sigma must be > 0, got {self.sigma!r}")
+        if self.levels is not None and (not isinstance(self.levels, int) or self.levels < 1):
+            raise ConfigError(f"mertens: levels must be a positive integer or None, got {self.levels!r}")
+        if not isinstance(self.min_size, int) or self.min_size < 1:
+            raise ConfigError(f"mertens: min_size must be a positive integer, got {self.min_size!r}")
+
+
+_LAPLACE = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class MertensFusion(BaselineFusion):
+    """Exposure fusion of two RGB images ``(N, 3, H, W)`` in ``[0, 1]``.
+
+    Per pixel and source: contrast ``C = |Laplacian(gray)|`` (gray = BT.601 luma, 3x3
+    kernel ``[[0,1,0],[1,-4,1],[0,1,0]]``, replicate padding), saturation ``S`` = standard deviation over R, G, B, and
+    well-exposedness ``E = prod_c exp(-(I_c - 0.5)^2 / (2 sigma^2))``; the weight
+    ``W = C^wc * S^ws * E^we + eps`` is normalised over the two sources and the images are
+    blended on a Laplacian pyramid with the Gaussian pyramid of the weights.
+
+    Gray input ``(N, 1, H, W)`` is fused as RGB with replicated channels; its saturation is
+    identically zero, so that term is left out (exponent 0) and the output is ``(N, 1, H, W)``.
+    """
+
+    input_mode = "rgb"
+
+    def __init__(self, config: MertensConfig | None = None):
+        super().__init__()
+        self.config = config or MertensConfig()
+
+    def weights(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Normalised weight maps ``(2, N, 1, H, W)`` (sum 1 over the first axis) for RGB/gray inputs."""
+        cfg = self.config
+        x = torch.stack([a, b])  # (2, N, C, H, W)
+        k, n, c, h, w = x.shape
+        flat = x.reshape(k * n, c, h, w)
+        if c == 3:  # luma, as rgb2gray in the authors' MATLAB code
+            gray = (flat * flat.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        else:
+            gray = flat.mean(dim=1, keepdim=True)
+        lap = torch.tensor(_LAPLACE, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
+        contrast = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), lap).abs()
+        exposed = torch.exp(-((flat - 0.5) ** 2) / (2.0 * cfg.sigma**2)).prod(dim=1, keepdim=True)
+        weight = contrast.pow(cfg.contrast_weight) * exposed.pow(cfg.exposedness_weight)
+        if c > 1:
+            saturation = flat.std(dim=1, unbiased=False, keepdim=True)
+            weight = weight * saturation.pow(cfg.saturation_weight)
+        weight = (weight + cfg.eps).reshape(k, n, 1, h, w)
+        return weight / weight.sum(dim=0, keepdim=True)
+
+    def fuse(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        n, _, h, w = a.shape
+        weights = self.weights(a, b)
+        deepest = max_levels(h, w, cfg.min_size)
+        levels = deepest if cfg.levels is None else min(cfg.levels, deepest)
+        img_pyr = laplacian_pyramid(torch.cat([a, b], dim=0), levels)  # (2N, C, ., .) per level
+        w_pyr = gaussian_pyramid(weights.reshape(2 * n, 1, h, w), levels)
+        fused = [(lw[:n] * li[:n] + lw[n:] * li[n:]) for li, lw in zip(img_pyr, w_pyr)]
+        return collapse(fused)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.config.sigma}, levels={self.config.levels}"
+
+
+@register_model("mertens", description="training-free baseline: Mertens et al. 2007 exposure fusion (RGB)",
+                family="baseline", input_mode="rgb", trainable=False)
+def mertens(**config) -> MertensFusion:
+    """Mertens exposure fusion; options: see :class:`MertensConfig`."""
+    return MertensFusion(build_config(MertensConfig, "mertens", config))
