@@ -118,14 +118,22 @@ class OAF(nn.Module):
         else:
             self.weight_gen = None
 
-    def weights(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-sample candidate weights ``(B, 2·n)``: A's branches first, then B's; sum to 1."""
+    def weights(self, x: torch.Tensor, y: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample candidate weights ``(B, 2·n)``: A's branches first, then B's; sum to 1.
+
+        ``pooled`` (``(B, 2C)``) replaces the global average pool of ``concat(x, y)`` when
+        given (tiled inference passes the whole image's mean).
+        """
         if self.weight_gen is None:
             return x.new_full((x.shape[0], 2 * self.n), 1.0 / (2 * self.n))
-        return torch.softmax(self.weight_gen(torch.cat([x, y], dim=1)), dim=-1)
+        if pooled is None:
+            logits = self.weight_gen(torch.cat([x, y], dim=1))
+        else:
+            logits = self.weight_gen[2](pooled.to(x.dtype))
+        return torch.softmax(logits, dim=-1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        w = self.weights(x, y)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.weights(x, y, pooled)
         cands = self.fafb_A(x) + self.fafb_B(y)
         out = None
         for i, c in enumerate(cands):

@@ -14,6 +14,7 @@ def _make_factory(name: str, overrides: dict):
     def factory(**config) -> TITA:
         return TITA(TITAConfig.from_dict({**overrides, **config}))
 
+    factory.model_class = TITA
     factory.__doc__ = f"TITA variant {name!r}: {overrides or 'the paper model'}"
     return factory
 

@@ -155,8 +155,8 @@ class TITA(nn.Module):
     def _unflatten(self, t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return t.transpose(1, 2).reshape(t.shape[0], -1, *size)
 
-    def forward_features(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Padded inputs ``(N, 1, H', W')`` (multiples of the window) -> ``(N, 1, H', W')``."""
+    def encode(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded inputs ``(N, 1, H', W')`` -> fusion-stage features ``(N, C, H', W')`` × 2."""
         size = a.shape[-2:]
         shallow = lambda t: self.lrelu(self.conv_first2_A(self.lrelu(self.conv_first1_A(t))))  # noqa: E731
         fa = self.layers_Ex_A(self.patch_embed(shallow(a)), size)
@@ -165,25 +165,48 @@ class TITA(nn.Module):
         fb = self.patch_embed(self._unflatten(self.norm_Ex_B(fb), size))
         for layer in self.layers_Fusion:
             fa, fb = layer(fa, fb, size)
-        fa = self._unflatten(self.norm_Fusion_A(fa), size)
-        fb = self._unflatten(self.norm_Fusion_B(fb), size)
-        f = self.layers_Re(self.patch_embed(self.fusion_head(fa, fb)), size)
+        return self._unflatten(self.norm_Fusion_A(fa), size), self._unflatten(self.norm_Fusion_B(fb), size)
+
+    def decode(self, fa: torch.Tensor, fb: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Fusion head + reconstruction: features ``(N, C, H', W')`` × 2 -> ``(N, 1, H', W')``.
+
+        ``context``: optional image-wide pooled features ``(N, 2C)`` replacing the head's own
+        global average pool (used by tiled inference so every tile gets the same OAF weights).
+        """
+        size = fa.shape[-2:]
+        if isinstance(self.fusion_head, OAF):
+            f = self.fusion_head(fa, fb, pooled=context)
+        else:
+            f = self.fusion_head(fa, fb)
+        f = self.layers_Re(self.patch_embed(f), size)
         f = self._unflatten(self.norm_Re(f), size)
         return self.conv_last3(self.lrelu(self.conv_last2(self.lrelu(self.conv_last1(f)))))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # tiled inference protocol (see unifuse.inference.tiling)
+    pad_multiple = property(lambda self: self.config.window_size)
+    uses_global_context = property(lambda self: isinstance(self.fusion_head, OAF) and self.fusion_head.weight_gen is not None)
+
+    def context_features(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Per-pixel features whose image-wide mean is the global context: ``(N, 2C, H', W')``."""
+        with self._autocast(a):
+            fa, fb = self.encode(a, b)
+        return torch.cat([fa, fb], dim=1).float()
+
+    def _autocast(self, a: torch.Tensor):
+        import contextlib
+
+        if self._precision == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(a.device.type, dtype=self._precision)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         if a.ndim != 4 or a.shape != b.shape or a.shape[1] != 1:
             raise ValueError(f"TITA expects two (N, 1, H, W) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
         H, W = a.shape[-2:]
         ws = self.config.window_size
-        dtype = self._precision
-        if dtype != torch.float32:
-            with torch.autocast(a.device.type, dtype=dtype):
-                out = self.forward_features(pad_to_multiple(a, ws), pad_to_multiple(b, ws))
-            out = out.float()
-        else:
-            out = self.forward_features(pad_to_multiple(a, ws), pad_to_multiple(b, ws))
-        return out[..., :H, :W]
+        with self._autocast(a):
+            out = self.decode(*self.encode(pad_to_multiple(a, ws), pad_to_multiple(b, ws)), context=context)
+        return out.float()[..., :H, :W]
 
     # ------------------------------------------------------------------ utilities
     def set_precision(self, precision: str) -> "TITA":
