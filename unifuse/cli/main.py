@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import UnifuseError
@@ -48,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("unifuse: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("unifuse: error: out of memory (try a smaller --tile)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug, not a user error: short message, traceback on request
+        if os.environ.get("UNIFUSE_DEBUG"):
+            raise
+        print(f"unifuse: internal error: {type(exc).__name__}: {exc} (set UNIFUSE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover
