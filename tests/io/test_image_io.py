@@ -122,6 +122,11 @@ def test_16bit_files_readable_by_opencv(tmp_path):
         cv2.imwrite(str(tmp_path / f"cv{ext}"), np.ascontiguousarray(arr[..., ::-1]))
         im = read_image(tmp_path / f"cv{ext}")
         np.testing.assert_array_equal(np.rint(im.data.astype(np.float64) * 65535).astype(np.uint16), arr)
+    # uncompressed TIFF in many strips
+    tall = _u16((300, 7, 3))
+    cv2.imwrite(str(tmp_path / "strips.tif"), np.ascontiguousarray(tall[..., ::-1]), [cv2.IMWRITE_TIFF_COMPRESSION, 1])
+    im = read_image(tmp_path / "strips.tif")
+    np.testing.assert_array_equal(np.rint(im.data.astype(np.float64) * 65535).astype(np.uint16), tall)
 
 
 def test_alpha_palette_la_bilevel(tmp_path):
@@ -207,6 +212,9 @@ def test_write_quantises_by_rounding_and_clamps(tmp_path):
     got = np.asarray(Image.open(tmp_path / "q.png"))
     # by hand: 0.1*255 = 25.5 -> 26 (round half to even), 0.498*255 = 126.99 -> 127, 0.502*255 = 128.01 -> 128
     np.testing.assert_array_equal(got, [[0, 0, 26, 127], [128, 255, 255, 255]])
+    u8 = np.array([[0, 7], [200, 255]], np.uint8)
+    write_image(tmp_path / "u8.png", u8)  # integer arrays are scaled from their own range
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "u8.png")), u8)
     write_image(tmp_path / "q16.png", data, bit_depth=16)
     got = np.asarray(Image.open(tmp_path / "q16.png"))
     np.testing.assert_array_equal(got, [[0, 0, 6554, 32636], [32899, 65469, 65535, 65535]])

@@ -403,7 +403,8 @@ def write_image(path: str | os.PathLike, data: Any, bit_depth: int = 8) -> Path:
         path: destination; the format comes from the extension (``.png``, ``.jpg``/``.jpeg``
             (quality 95), ``.bmp``, ``.tif``/``.tiff``). Missing parent folders are created.
         data: float ``(H, W)`` gray or ``(H, W, 3)`` RGB in ``[0, 1]`` (also ``(H, W, 1)``);
-            values are clamped, multiplied by ``2**bit_depth - 1`` and rounded.
+            values are clamped, multiplied by ``2**bit_depth - 1`` and rounded. ``uint8`` /
+            ``uint16`` arrays are accepted and scaled from their own range.
         bit_depth: 8, or 16 (PNG and TIFF only).
 
     Returns:
@@ -422,7 +423,10 @@ def write_image(path: str | os.PathLike, data: Any, bit_depth: int = 8) -> Path:
         raise ConfigError(f"{p}: bit_depth must be 8 or 16, got {bit_depth!r}")
     if bit_depth not in depths:
         raise ConfigError(f"{p}: {fmt} files are 8-bit only; use .png or .tif for 16-bit output")
-    arr = np.asarray(data.detach().cpu().float().numpy() if hasattr(data, "detach") else data, dtype=np.float32)
+    raw = data.detach().cpu().float().numpy() if hasattr(data, "detach") else np.asarray(data)
+    if np.issubdtype(raw.dtype, np.integer) or raw.dtype == np.bool_:  # uint8 / uint16 arrays are scaled
+        raw = _from_numpy(raw, str(p))[0]
+    arr = np.asarray(raw, dtype=np.float32)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or arr.shape[0] == 0 or arr.shape[1] == 0:
