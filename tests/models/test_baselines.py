@@ -153,3 +153,17 @@ def test_mertens_gray_input():
     fused = unifuse.create_model("mertens")(well, over)
     assert fused.shape == well.shape
     assert (fused - well).abs().mean() < 0.25 * (over - well).abs().mean()
+
+
+def test_mertens_gray_pair_stored_as_rgb_equals_gray_path():
+    well = _textured(11, 0.3, 0.7)[:, :1]
+    over = (well * 0.5 + 0.6).clamp(max=1.0)
+    model = unifuse.create_model("mertens")
+    gray = model(well, over)
+    rgb = model(well.repeat(1, 3, 1, 1), over.repeat(1, 3, 1, 1))
+    torch.testing.assert_close(rgb, gray.repeat(1, 3, 1, 1), atol=1e-6, rtol=0)
+    # a colour pair in the same batch keeps its saturation term
+    colour = _textured(12, 0.3, 0.7)
+    both = model(torch.cat([well.repeat(1, 3, 1, 1), colour]), torch.cat([over.repeat(1, 3, 1, 1), colour * 0.5]))
+    torch.testing.assert_close(both[:1], rgb, atol=1e-6, rtol=0)
+    torch.testing.assert_close(both[1:], model(colour, colour * 0.5), atol=1e-6, rtol=0)

@@ -62,8 +62,9 @@ class MertensFusion(BaselineFusion):
     ``W = C^wc * S^ws * E^we + eps`` is normalised over the two sources and the images are
     blended on a Laplacian pyramid with the Gaussian pyramid of the weights.
 
-    Gray input ``(N, 1, H, W)`` is fused as RGB with replicated channels; its saturation is
-    identically zero, so that term is left out (exponent 0) and the output is ``(N, 1, H, W)``.
+    Gray input ``(N, 1, H, W)`` (output ``(N, 1, H, W)``), and gray pairs stored as RGB (both
+    sources with zero saturation everywhere), leave the saturation term out: it is
+    identically zero there and would reduce the rule to a plain average.
     """
 
     input_mode = "rgb"
@@ -75,26 +76,35 @@ class MertensFusion(BaselineFusion):
     def weights(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Normalised weight maps ``(2, N, 1, H, W)`` (sum 1 over the first axis) for RGB/gray inputs."""
         cfg = self.config
+        if a.shape[1] == 1:  # gray: exactly as the same image stored as RGB
+            a, b = a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
         x = torch.stack([a, b])  # (2, N, C, H, W)
         k, n, c, h, w = x.shape
         flat = x.reshape(k * n, c, h, w)
         if c == 3:  # luma, as rgb2gray in the authors' MATLAB code
             gray = (flat * flat.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-        else:
+        else:  # other channel counts: plain mean
             gray = flat.mean(dim=1, keepdim=True)
         lap = torch.tensor(_LAPLACE, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
         contrast = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), lap).abs()
         exposed = torch.exp(-((flat - 0.5) ** 2) / (2.0 * cfg.sigma**2)).prod(dim=1, keepdim=True)
         weight = contrast.pow(cfg.contrast_weight) * exposed.pow(cfg.exposedness_weight)
+        weight = weight.reshape(k, n, 1, h, w)
         if c > 1:
-            saturation = flat.std(dim=1, unbiased=False, keepdim=True)
-            weight = weight * saturation.pow(cfg.saturation_weight)
-        weight = (weight + cfg.eps).reshape(k, n, 1, h, w)
+            saturation = flat.std(dim=1, unbiased=False, keepdim=True).reshape(k, n, 1, h, w)
+            # a pair of gray images stored as RGB has zero saturation everywhere: leave the term
+            # out for such samples instead of zeroing every weight
+            gray_pair = saturation.amax(dim=(0, 2, 3, 4)) <= 1e-6  # (N,)
+            sat_term = saturation.pow(cfg.saturation_weight)
+            weight = weight * torch.where(gray_pair.view(1, n, 1, 1, 1), torch.ones_like(sat_term), sat_term)
+        weight = weight + cfg.eps
         return weight / weight.sum(dim=0, keepdim=True)
 
     def fuse(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        n, _, h, w = a.shape
+        n, c, h, w = a.shape
+        if c == 1:  # gray: fuse the replicated RGB image, return one channel
+            return self.fuse(a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1))[:, :1]
         weights = self.weights(a, b)
         deepest = max_levels(h, w, cfg.min_size)
         levels = deepest if cfg.levels is None else min(cfg.levels, deepest)
