@@ -195,3 +195,21 @@ def test_synthetic_wiring(fake_synthetic, tmp_path):
     assert torch.allclose(g["A"], g["GT"] ** 2, atol=1e-6) and g["name"] == "q_0"
     with pytest.raises(ConfigError, match="no synthetic pair generator"):
         SyntheticPairDataset(imgs, task="IVF")
+
+
+def test_synthetic_with_builtin_samples():
+    pytest.importorskip("unifuse.data.synthetic")
+    mff = SyntheticPairDataset(task="MFF", crop=32, length=8)  # default source: unifuse.data.samples
+    assert len(mff) == 8 and len(mff.images) >= 1
+    s = mff.get(3, 11)
+    assert s["A"].shape == s["B"].shape == s["GT"].shape == (1, 32, 32)
+    assert all(0 <= s[k].min() and s[k].max() <= 1 for k in ("A", "B", "GT"))
+    assert torch.equal(mff.get(3, 11)["A"], s["A"]) and torch.equal(mff.get(3, 11)["B"], s["B"])
+    # defocus only blurs: both sources are no sharper than the ground truth on average
+    from unifuse.losses.gradient import sobel_magnitude
+
+    g = [sobel_magnitude(s[k][None]).mean().item() for k in ("A", "B", "GT")]
+    assert g[0] <= g[2] + 1e-6 and g[1] <= g[2] + 1e-6
+    mef = build_dataset({"type": "synthetic", "task": "MEF", "crop": 32, "length": 4})
+    e = mef.get(0, 5)
+    assert e["A"].mean() > e["B"].mean()  # A over-exposed, B under-exposed

@@ -1,2 +1,2 @@
-from .datasets import PairFolderDataset, SyntheticPairDataset, build_dataset  # noqa: F401  (T1: training datasets)
+from .datasets import PairFolderDataset, SyntheticPairDataset, build_dataset, build_task_datasets  # noqa: F401  (T1: training datasets)
 from .multitask import MultiTaskBatches  # noqa: F401  (T1: multi-task batching)
