@@ -220,7 +220,7 @@ def plot_training(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
             written.append(line_plot(losses, out / "losses.png", "Per-task training loss", "iteration", "loss", logy=positive))
         weights = _prefixed(cols, "weight_")
         if weights:
-            written.append(line_plot(weights, out / "weights.png", "Task weights", "iteration", "weight", ylim=(0.0, 1.0)))
+            written.append(line_plot(weights, out / "weights.png", "Task weights", "iteration", "weight", hlines=(1.0 / len(weights),)))
     if conf_csv.is_file():
         cols = read_columns(conf_csv)
         angles = _prefixed(cols, "angle_")

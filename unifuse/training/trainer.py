@@ -2,13 +2,18 @@
 
 One iteration (spec ``tita.md`` §8.3)::
 
-    zero grads
-    for each task t: fused_t = net(A_t, B_t)  (train mode);  ℓ_t = loss_t(fused_t, A_t, B_t)
-    [every diagnostics_every steps: per-task gradients on the shared parameters]
-    weighting.backward(ℓ)              # FAMO surrogate or mean; no gradient clipping
+    for each task t:  fused_t = net(A_t, B_t) (train mode);  ℓ_t = loss_t(fused_t, A_t, B_t)
+                      g_t = ∇_θ ℓ_t   (backward right away, so only one task's graph is alive)
+    c = ∂S/∂ℓ of the weighting surrogate S(ℓ) (FAMO or mean);  ∇θ = Σ_t c_t·g_t   (no clipping)
     Adam step
     if weighting.needs_update: ℓ' = losses on the same batches (no grad, train mode); weighting.update(ℓ')
     EMA update;  log;  checkpoint every checkpoint_every steps
+
+``Σ_t c_t·g_t`` is exactly the gradient that ``weighting.backward(ℓ)`` would produce through
+the three graphs at once (chain rule through S), but the peak memory is one task's graph
+instead of three (the full model at batch 8 × 64² needs several GB per graph), and the
+per-task gradients needed by the gradient-conflict diagnostics (paper Fig. 2) come for free.
+The random numbers (drop-path) are drawn in the same order as in the official loop.
 
 Run folder (``out``)::
 
@@ -49,7 +54,7 @@ from torch import nn
 from ..errors import ConfigError, UnifuseError
 from .checkpoint import atomic_save_safetensors, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, dataset_specs
-from .diagnostics import conflict_fields, conflict_stats, flat_task_gradients
+from .diagnostics import conflict_fields, conflict_stats
 from .distributed import DistContext, all_gather_object, all_reduce_sum_, gather_batch, init_distributed
 from .ema import ModelEMA
 from .logging import CSVLog, TensorBoardLog
@@ -59,17 +64,6 @@ CHECKPOINT_VERSION = 1
 
 class NonFiniteError(UnifuseError):
     """Too many consecutive iterations had non-finite losses or gradients."""
-
-
-class _TaskForward(nn.Module):
-    """Runs the fusion network once per task inside a single module call (one DDP forward)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, pairs: Sequence[tuple]) -> List[torch.Tensor]:  # type: ignore[override]
-        return [self.net(a, b) for a, b in pairs]
 
 
 @dataclass
@@ -174,9 +168,10 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_net: nn.Module = DDP(_TaskForward(self.model), device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
+            # one DDP forward + backward per task; unused parameters exist (TITA's dead convs)
+            self.forward_net: nn.Module = DDP(self.model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
         else:
-            self.forward_net = _TaskForward(self.model)
+            self.forward_net = self.model
 
         # ---- data
         self.batches = self._make_batches()
@@ -315,17 +310,6 @@ class Trainer:
             print(f"unifuse train: resumed from step {self.step} ({self.out / 'checkpoints'})", file=sys.stderr)
 
     # ------------------------------------------------------------------ one iteration
-    def _task_losses(self, fused: Sequence[torch.Tensor], batches: Dict[str, Dict[str, Any]]) -> torch.Tensor:
-        """Stacked losses (Tensor[T]) of the global batch (gathered across ranks)."""
-        out = []
-        for t, name in enumerate(self.task_names):
-            b = batches[name]
-            f = gather_batch(self.ctx, fused[t])
-            a = gather_batch(self.ctx, b["A"])
-            bb = gather_batch(self.ctx, b["B"])
-            out.append(self.losses[t](f, a, bb).reshape(()))
-        return torch.stack(out)
-
     def _to_device(self, batches: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
         out = {}
         for name in self.task_names:
@@ -358,44 +342,75 @@ class Trainer:
             msgs.append(msg)
         self._event(f"non-finite {what}; iteration skipped, weights unchanged. " + " | ".join(msgs))
 
+    def _task_gradient(self, t: int, batch: Dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, Optional[List[torch.Tensor]]]:
+        """Forward task ``t`` and back-propagate its (global-batch) loss at once.
+
+        Returns ``(loss, fused, grads)``; ``grads`` (one tensor per parameter, the gradient of
+        the global loss) is ``None`` when the loss is not finite (no backward is run then).
+        """
+        fused = self.forward_net(batch["A"], batch["B"])
+        loss = self._global_loss(t, fused, batch)
+        if not torch.isfinite(loss.detach()).item():  # identical on every rank: all skip together
+            return loss.detach(), fused.detach(), None
+        loss.backward()
+        k = self.ctx.world_size  # DDP averaged the per-rank gradients of the global loss: × K
+        grads = [torch.zeros_like(p) if p.grad is None else (p.grad * k if k > 1 else p.grad) for p in self.params]
+        for p in self.params:
+            p.grad = None
+        return loss.detach(), fused.detach(), grads
+
+    def _global_loss(self, t: int, fused: torch.Tensor, batch: Dict[str, Any]) -> torch.Tensor:
+        """Task ``t``'s loss on the global batch (slices gathered across ranks), 0-dim."""
+        f = gather_batch(self.ctx, fused)
+        a = gather_batch(self.ctx, batch["A"])
+        b = gather_batch(self.ctx, batch["B"])
+        return self.losses[t](f, a, b).reshape(())
+
     def train_step(self) -> StepResult:
         """Run one iteration (advances ``self.step``)."""
-        cfg, ctx = self.cfg, self.ctx
+        cfg = self.cfg
         self.step += 1
         batches = self._to_device(next(self.batches))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        pairs = [(batches[n]["A"], batches[n]["B"]) for n in self.task_names]
-        fused = self.forward_net(pairs)
-        losses = self._task_losses(fused, batches)
-        loss_vals = losses.detach().cpu()
+        losses, fused, task_grads = [], [], []
+        for t, name in enumerate(self.task_names):
+            loss, out, grads = self._task_gradient(t, batches[name])
+            losses.append(loss)
+            fused.append(out)
+            task_grads.append(grads)
+        loss_vals = torch.stack(losses).cpu()
         res = StepResult(self.step, dict(zip(self.task_names, loss_vals.tolist())))
-
-        if not torch.isfinite(loss_vals).all():  # identical on every rank (global losses)
+        if not torch.isfinite(loss_vals).all():
             self._report_nonfinite("loss", loss_vals, batches, fused)
             return self._skip(res)
-
-        if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
-            red = (lambda rows: all_reduce_sum_(ctx, rows)) if ctx.enabled else None
-            grads = flat_task_gradients(list(losses), self.params, reduce=red)
-            res.conflicts = conflict_stats(grads, self.task_names)
-            del grads
-
-        self.weighting.backward(losses)
-        if ctx.enabled:  # DDP averaged the per-rank gradients of the global loss: undo the 1/K
-            torch._foreach_mul_([p.grad for p in self.params if p.grad is not None], float(ctx.world_size))
-        grads = [p.grad for p in self.params if p.grad is not None]
-        gnorm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else torch.zeros(())
-        if not torch.isfinite(gnorm):
-            self._report_nonfinite("gradient", torch.full((len(self.task_names),), float("nan")), batches, fused)
+        finite = torch.stack([torch.isfinite(torch.stack([g.abs().max() for g in grads])).all() for grads in task_grads]).cpu()
+        if not finite.all():
+            self._report_nonfinite("gradient", torch.where(finite, 0.0, float("nan")), batches, fused)
             return self._skip(res)
         del fused
+
+        if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
+            flat = torch.stack([torch.cat([g.reshape(-1) for g in grads]) for grads in task_grads])
+            res.conflicts = conflict_stats(flat, self.task_names)
+            del flat
+
+        # task coefficients c = ∂S/∂ℓ from the weighting's own backward on detached loss values
+        leaf = torch.stack(losses).detach().requires_grad_(True)
+        self.weighting.backward(leaf)
+        coef = leaf.grad.detach()
+        for i, p in enumerate(self.params):
+            g = task_grads[0][i] * coef[0]
+            for t in range(1, len(task_grads)):
+                g.add_(task_grads[t][i], alpha=float(coef[t]))
+            p.grad = g
+        del task_grads
         self.optimizer.step()
         self._nonfinite_streak = 0
 
         if self.weighting.needs_update:
             with torch.no_grad():
-                new = self._task_losses([self.model(batches[n]["A"], batches[n]["B"]) for n in self.task_names], batches)
+                new = torch.stack([self._global_loss(t, self.model(batches[n]["A"], batches[n]["B"]), batches[n]) for t, n in enumerate(self.task_names)])
             new_vals = new.detach().cpu()
             res.post_losses = dict(zip(self.task_names, new_vals.tolist()))
             if torch.isfinite(new_vals).all():

@@ -1,0 +1,166 @@
+"""Time one TITA training iteration and write ``benchmarks/results/train.md``.
+
+One iteration = the paper's: 3 tasks × batch 8 × 64×64 crops, forward + losses, FAMO
+backward, Adam step, FAMO re-evaluation (3 no-grad forwards) and logit step, EMA update
+(:meth:`unifuse.training.trainer.Trainer.train_step`). Batches are random tensors held in
+memory, so data loading is not included (``--data`` also times real batches from
+``../shared/data`` when present).
+
+Usage::
+
+    python benchmarks/bench_train.py [--iters 5] [--warmup 1] [--threads N] [--device cpu]
+        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from unifuse.training.config import from_dict, read_yaml, set_dotted  # noqa: E402
+from unifuse.training.trainer import Trainer  # noqa: E402
+
+
+def _dummy_folders(root: Path, size: int) -> list[dict]:
+    """One tiny image pair per task so that the trainer can be built (batches are replaced)."""
+    tasks = []
+    for t in ("IVF", "MFF", "MEF"):
+        for sub in ("a", "b"):
+            (root / t / sub).mkdir(parents=True, exist_ok=True)
+            for i in range(8):
+                Image.fromarray(np.full((size, size), 100 + i, np.uint8)).save(root / t / sub / f"{i}.png")
+        tasks.append({"name": t, "datasets": [{"type": "folder", "root": str(root / t), "sub_a": "a", "sub_b": "b"}]})
+    return tasks
+
+
+class RandomBatches:
+    """Endless fixed random batches {task: {"A","B","names"}} of shape (b, 1, s, s)."""
+
+    def __init__(self, tasks, b, s, device, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.batch = {t: {"A": torch.rand(b, 1, s, s, generator=g), "B": torch.rand(b, 1, s, s, generator=g),
+                          "names": [f"{t}_{i}" for i in range(b)]} for t in tasks}
+
+    def __next__(self):
+        return {t: dict(v) for t, v in self.batch.items()}
+
+    def state_dict(self):
+        return {}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(REPO / "configs" / "tita.yaml"))
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
+    ap.add_argument("--diagnostics", action="store_true", help="also compute the gradient-conflict diagnostics every iteration")
+    ap.add_argument("--data", action="store_true", help="also time loading real batches from the config's data_root")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results/train.md")
+    args = ap.parse_args(argv)
+
+    import yaml
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = read_yaml(args.config)
+    real_tasks = data.get("tasks")
+    with tempfile.TemporaryDirectory() as tmp:
+        data["tasks"] = _dummy_folders(Path(tmp) / "data", 8)
+        for kv in args.set:
+            k, _, v = kv.partition("=")
+            set_dotted(data, k, yaml.safe_load(v))
+        data.update(device=args.device, tensorboard=False, checkpoint_every=10**9, diagnostics_every=1 if args.diagnostics else 0)
+        cfg = from_dict(data, "bench")
+        cfg.data_root = str(REPO.parent / "shared" / "data") if cfg.data_root.startswith("..") else cfg.data_root
+        trainer = Trainer(cfg, Path(tmp) / "run", progress=False)
+        trainer.batches = RandomBatches(trainer.task_names, cfg.batch_size, cfg.crop_size, trainer.device)
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+
+        def sync():
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize(trainer.device)
+
+        for _ in range(args.warmup):
+            trainer.train_step()
+        sync()
+        times = []
+        for _ in range(args.iters):
+            t0 = time.perf_counter()
+            trainer.train_step()
+            sync()
+            times.append(time.perf_counter() - t0)
+        threads = torch.get_num_threads()
+        trainer.close()
+
+    data_line = ""
+    if args.data and real_tasks:
+        dcfg = from_dict({**read_yaml(args.config), "tensorboard": False}, "bench")
+        from unifuse.training.config import resolve_data_root
+
+        dcfg.data_root = str(resolve_data_root(dcfg.data_root, Path(args.config)))
+        with tempfile.TemporaryDirectory() as tmp:
+            tr = Trainer(dcfg, Path(tmp) / "run", progress=False)
+            next(tr.batches)
+            t0 = time.perf_counter()
+            for _ in range(args.iters):
+                next(tr.batches)
+            data_line = f"| data loading (real images, {dcfg.num_workers} worker threads) | {(time.perf_counter() - t0) / args.iters:.3f} s |"
+            tr.close()
+
+    med, mean = statistics.median(times), statistics.fmean(times)
+    dev = torch.cuda.get_device_name(trainer.device) if trainer.device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    lines = [
+        "# Training iteration time",
+        "",
+        f"One TITA iteration as in the paper: {len(cfg.tasks)} tasks × batch {cfg.batch_size} × {cfg.crop_size}×{cfg.crop_size}, "
+        f"forward + losses, {cfg.weighting.name} backward, Adam step"
+        + (", FAMO re-evaluation (3 no-grad forwards) + logit step" if cfg.weighting.name == "famo" else "")
+        + ", EMA update" + (", gradient-conflict diagnostics" if args.diagnostics else "") + ".",
+        "Batches are in-memory random tensors (no data loading).",
+        "",
+        "| item | value |",
+        "|---|---|",
+        f"| model | `{cfg.model['name']}`, {n_params:,} parameters, overrides: {', '.join(args.set) or 'none'} |",
+        f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
+        f"| load average at the end (1, 5, 15 min) | {load} |",
+        f"| iterations timed (after {args.warmup} warm-up) | {args.iters} |",
+        f"| **median time per iteration** | **{med:.3f} s** |",
+        f"| mean / min / max | {mean:.3f} / {min(times):.3f} / {max(times):.3f} s |",
+        f"| projected {cfg.iterations:,} iterations | {med * cfg.iterations / 3600:.1f} h |",
+    ]
+    if data_line:
+        lines.append(data_line)
+    lines += ["", f"Command: `python benchmarks/bench_train.py {' '.join(argv if argv is not None else sys.argv[1:])}`", ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        out = REPO / "benchmarks" / "results" / "train.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(".train.md.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

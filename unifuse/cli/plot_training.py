@@ -1,0 +1,33 @@
+"""``unifuse plot-training DIR [--out PLOTS]``: PNG curves of a training run (PIL only)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "plot-training",
+        aliases=["plot_training"],
+        help="plot losses, task weights and gradient-conflict angles of a training run",
+        description="Write losses.png, weights.png, conflicts.png and gradnorms.png from the CSV logs of a "
+        "`unifuse train` run folder.",
+    )
+    p.add_argument("run_dir", metavar="DIR", help="run folder written by `unifuse train`")
+    p.add_argument("--out", help="folder for the PNG files (default: DIR/plots)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training.plot import plot_training
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "train_log.csv").is_file():
+        raise ConfigError(f"{run_dir}: no train_log.csv here (not a `unifuse train` run folder)")
+    for path in plot_training(run_dir, args.out):
+        print(path)
+    return 0
