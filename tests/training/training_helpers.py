@@ -74,3 +74,10 @@ def tiny_config_dict(data_root: Path, **over) -> dict:
     }
     cfg.update(over)
     return cfg
+
+
+def ddp_config_dict(data_root: Path, iterations: int) -> dict:
+    """Deterministic toy recipe (no dropout: ranks draw different random numbers) for DDP tests."""
+    return tiny_config_dict(
+        data_root, iterations=iterations, checkpoint_every=2, diagnostics_every=1, threads=1, model={"name": "toy_fuser", "dropout": 0.0}
+    )
