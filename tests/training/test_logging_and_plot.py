@@ -1,0 +1,67 @@
+"""CSV logs (resume truncation, partial rows) and the PIL plots."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from unifuse.training.logging import CSVLog, TensorBoardLog, read_columns, read_csv
+from unifuse.training.plot import PALETTE, line_plot, nice_ticks, plot_training
+
+
+def test_csv_resume_drops_rows_after_the_checkpoint(tmp_path):
+    p = tmp_path / "log.csv"
+    log = CSVLog(p, ["step", "loss"])
+    for s in range(1, 6):
+        log.write({"step": s, "loss": 1.0 / s})
+    log.close()
+    with open(p, "a") as f:
+        f.write("6,0.1")  # a run killed mid-row
+    assert [r["step"] for r in read_csv(p)] == ["1", "2", "3", "4", "5"]
+    log = CSVLog(p, ["step", "loss"], resume_step=3)
+    log.write({"step": 4, "loss": 9.0})
+    log.close()
+    assert [(r["step"], float(r["loss"])) for r in read_csv(p)] == [("1", 1.0), ("2", 0.5), ("3", 1 / 3), ("4", 9.0)]
+    assert read_columns(p)["loss"][1] == 0.5
+    CSVLog(p, ["step", "loss"]).close()  # a fresh run overwrites
+    assert read_csv(p) == []
+
+
+def test_tensorboard_is_optional(tmp_path):
+    tb = TensorBoardLog(tmp_path / "tb", enabled=False)
+    assert not tb.available
+    tb.scalars(1, {"x": 1.0})
+    tb.close()
+
+
+def test_nice_ticks():
+    assert nice_ticks(0, 20000) == [0, 5000, 10000, 15000, 20000]
+    assert nice_ticks(0, 180, 6) == [0, 50, 100, 150]  # raw step 30 -> next of 1, 2, 2.5, 5 x 10^k is 50
+    t = nice_ticks(0.013, 0.92)
+    assert all(0.013 <= x <= 0.92 for x in t) and len(t) >= 3
+
+
+def test_line_plot_draws_each_series_in_its_colour(tmp_path):
+    x = list(range(100))
+    path = line_plot({"up": (x, [i * 0.1 for i in x]), "gap": (x, [math.nan if 40 < i < 60 else 5.0 for i in x])},
+                     tmp_path / "p.png", "title", "iteration", "value", size=(400, 300))
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.shape == (300, 400, 3)
+    for colour in PALETTE[:2]:
+        rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        assert (np.abs(img.astype(int) - rgb).sum(-1) < 30).sum() > 50, colour
+
+
+def test_plot_training_writes_the_four_figures(tmp_path):
+    log = CSVLog(tmp_path / "train_log.csv", ["step", "loss_IVF", "loss_MFF", "weight_IVF", "weight_MFF"])
+    conf = CSVLog(tmp_path / "conflicts.csv", ["step", "gradnorm_IVF", "gradnorm_MFF", "angle_IVF_MFF"])
+    for s in range(1, 30):
+        log.write({"step": s, "loss_IVF": 10 / s, "loss_MFF": 5 / s, "weight_IVF": 0.5 + s / 100, "weight_MFF": 0.5 - s / 100})
+        conf.write({"step": s, "gradnorm_IVF": 1.0, "gradnorm_MFF": 2.0, "angle_IVF_MFF": 80 + s})
+    log.close()
+    conf.close()
+    out = plot_training(tmp_path)
+    assert sorted(p.name for p in out) == ["conflicts.png", "gradnorms.png", "losses.png", "weights.png"]
+    assert all(Image.open(p).size == (900, 520) for p in out)
