@@ -47,13 +47,13 @@ def _vifp(ref: Tensor, dist: Tensor, sigma_nsq: float = 2.0) -> Tensor:
         g1 = win[:, n // 2] / win[:, n // 2].sum()  # 1-D factor of the separable Gaussian
         filt = lambda x: ml.separable_filter2(x, g1, g1, shape="valid")  # noqa: E731
         if scale > 1:
-            ref = filt(ref)[..., ::2, ::2]
-            dist = filt(dist)[..., ::2, ::2]
-        mu1, mu2 = filt(ref), filt(dist)
+            ref, dist = filt(torch.cat([ref, dist]))[..., ::2, ::2].split(ref.shape[0])
+        n_img = ref.shape[0]
+        mu1, mu2, e11, e22, e12 = filt(torch.cat([ref, dist, ref * ref, dist * dist, ref * dist])).split(n_img)
         mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-        s1 = filt(ref * ref) - mu1_sq
-        s2 = filt(dist * dist) - mu2_sq
-        s12 = filt(ref * dist) - mu1_mu2
+        s1 = e11 - mu1_sq
+        s2 = e22 - mu2_sq
+        s12 = e12 - mu1_mu2
         s1 = s1.clamp(min=0.0)
         s2 = s2.clamp(min=0.0)
         g = s12 / (s1 + 1e-10)

@@ -9,7 +9,6 @@ included; see ``docs/metrics.md``.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Optional
 
 import torch
@@ -252,26 +251,42 @@ def _fmi_pairs(x: Tensor, f: Tensor, chunk: int = 32768) -> Tensor:
     return out
 
 
-@lru_cache(maxsize=4)
-def _binary_fmi_table(device_str: str) -> Tensor:
-    """FMI of every pair of binary 3x3 windows: ``(512, 512)`` table indexed by the 9-bit codes
-    (bit k = element k in column-major order) of (source window, fused window)."""
-    device = torch.device(device_str)
-    codes = torch.arange(512, device=device)
-    bits = ((codes[:, None] >> torch.arange(9, device=device)) & 1).to(torch.float64)  # (512, 9)
-    x = bits[:, None, :].expand(512, 512, 9).reshape(-1, 9)
-    f = bits[None, :, :].expand(512, 512, 9).reshape(-1, 9)
-    return _fmi_pairs(x, f, chunk=65536).reshape(512, 512)
+_BINARY_TABLES: dict = {}
 
 
-def _codes(win: Tensor) -> Tensor:
-    weights = (2 ** torch.arange(win.shape[-1], device=win.device)).to(torch.long)
-    return (win.to(torch.long) * weights).sum(-1)
+def _binary_fmi_lookup(cx: Tensor, cf: Tensor) -> Tensor:
+    """FMI (with identity test) of binary 3x3 window pairs given by their 9-bit codes
+    (bit k = element k in column-major order). Values are memoised in a lazily filled
+    ``(512, 512)`` table per device, so only pairs never seen before are computed."""
+    key = str(cx.device)
+    if key not in _BINARY_TABLES:
+        _BINARY_TABLES[key] = torch.full((512 * 512,), float("nan"), dtype=torch.float64, device=cx.device)
+    table = _BINARY_TABLES[key]
+    flat = cx * 512 + cf
+    uniq = torch.nonzero(torch.bincount(flat.reshape(-1), minlength=512 * 512)).squeeze(1)
+    todo = uniq[torch.isnan(table[uniq])]
+    if todo.numel():
+        bitpos = torch.arange(9, device=cx.device)
+        bits = lambda c: ((c[:, None] >> bitpos) & 1).to(torch.float64)  # noqa: E731
+        table[todo] = _fmi_pairs(bits(todo // 512), bits(todo % 512))
+    return table[flat]
+
+
+def _binary_codes(e: Tensor) -> Tensor:
+    """9-bit codes of all valid 3x3 windows of a binary map ``(N,H,W)`` -> ``(N, (H-2)(W-2))``;
+    bit ``3c + r`` holds window element (r, c) (MATLAB column-major ``sub(:)`` order)."""
+    e = e.to(torch.int32)
+    H, W = e.shape[-2:]
+    code = torch.zeros(e.shape[:-2] + (H - 2, W - 2), dtype=torch.int32, device=e.device)
+    for c in range(3):
+        for r in range(3):
+            code += e[..., r : r + H - 2, c : c + W - 2] << (3 * c + r)
+    return code.reshape(e.shape[0], -1).to(torch.long)
 
 
 def _features(x: Tensor, feature: str) -> Tensor:
     if feature == "edge":
-        return ml.edge_sobel(x).to(torch.float64)
+        return ml.edge_sobel(x)
     if feature in ("none", "pixel"):
         return x
     if feature == "gradient":
@@ -291,17 +306,16 @@ def fmi(a: Tensor, b: Tensor, f: Tensor, feature: str = "edge", window: int = 3)
     if window % 2 != 1 or window < 1:
         raise ValueError("FMI window must be an odd positive integer")
     fa, fb, ff = (_features(t, feature) for t in (a, b, f))
-    wa, wb, wf = (_windows(t, window) for t in (fa, fb, ff))  # (N, P, L)
-    n, P, L = wf.shape
     if feature == "edge" and window == 3:
-        table = _binary_fmi_table(str(f.device))
-        ca, cb, cf = _codes(wa), _codes(wb), _codes(wf)
-        s_af = table[ca, cf]
+        ca, cb, cf = _binary_codes(fa), _binary_codes(fb), _binary_codes(ff)
+        s_af = _binary_fmi_lookup(ca, cf)
         # f normalised by the A step when a != f: constant windows (code 0 or 511) become ones
         const_f = (cf == 0) | (cf == 511)
         cf_b = torch.where((ca != cf) & const_f, torch.full_like(cf, 511), cf)
-        s_bf = table[cb, cf_b]
+        s_bf = _binary_fmi_lookup(cb, cf_b)
     else:
+        wa, wb, wf = (_windows(t, window) for t in (fa, fb, ff))  # (N, P, L)
+        n, P, L = wf.shape
         wa, wb, wf = (t.reshape(n * P, L) for t in (wa, wb, wf))
         s_af = _fmi_pairs(wa, wf)
         eq_a = (wa == wf).all(-1, keepdim=True)

@@ -144,8 +144,8 @@ def _correlate_valid(xp: Tensor, h: Tensor) -> Tensor:
                 c = hv[i][j]
                 if c == 0.0:
                     continue
-                term = xp[..., i : i + Ho, j : j + Wo] * c
-                out = term if out is None else out.add_(term)
+                sl = xp[..., i : i + Ho, j : j + Wo]
+                out = sl * c if out is None else out.add_(sl, alpha=c)
         if out is None:
             out = xp.new_zeros(xp.shape[:-2] + (Ho, Wo))
         return out
