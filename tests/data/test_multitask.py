@@ -120,6 +120,16 @@ def test_thread_pool_gives_same_batches():
     b.close()
 
 
+def test_extra_entries_batched_only_when_common():
+    class WithGT(Toy):
+        def get(self, index, seed=0):
+            return {**super().get(index, seed), "GT": torch.zeros(1, self.size, self.size)}
+
+    assert collate([WithGT(2).get(0), WithGT(2).get(1)])["GT"].shape == (2, 1, 4, 4)
+    mixed = collate([Toy(2).get(0), WithGT(2).get(1)])
+    assert "GT" not in mixed and mixed["A"].shape == (2, 1, 4, 4)
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="divisible"):
         _make(batch_size=6, world_size=4)

@@ -49,10 +49,13 @@ class ConcatPairs:
 
 
 def collate(samples: Sequence[dict[str, Any]], task: str = "") -> dict[str, Any]:
-    """Stack the tensor entries of sample dicts to (b, C, h, w); gather ``"name"`` into ``"names"``."""
+    """Stack the tensor entries of sample dicts to (b, C, h, w); gather ``"name"`` into ``"names"``.
+
+    Only tensor entries present in every sample are batched (a task mixing folder pairs with
+    synthetic pairs drops the synthetic ``"GT"``)."""
     out: dict[str, Any] = {}
     for key, val in samples[0].items():
-        if isinstance(val, torch.Tensor):
+        if isinstance(val, torch.Tensor) and all(isinstance(s.get(key), torch.Tensor) for s in samples):
             shapes = {tuple(s[key].shape) for s in samples}
             if len(shapes) > 1:
                 raise InputMismatchError(f"task {task}: cannot batch samples of different sizes {sorted(shapes)} (set a crop size)")
