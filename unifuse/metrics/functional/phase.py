@@ -1,0 +1,249 @@
+"""Phase congruency (Kovesi's ``phasecong3`` as revised by Z. Liu, ``myphasecong3``) and
+Zhao's phase-congruency fusion metric ``Qp`` (MEFB ``metricsQp``).
+
+Cores take float64 ``(N, H, W)`` tensors holding 0..255 values and are vectorised over N
+(all images of a call share one set of filters; scales are stacked, orientations are
+processed one at a time to bound memory at ``N * nscale`` complex images).
+
+``phase_congruency`` returns the overall phase-congruency map (``sum_o W_o E_o /
+(sum_o sum_s A_so + eps)``) and the maximum / minimum moments ``M``, ``m`` of the PC
+covariance, as ``myphasecong3`` does with its defaults: 4 scales, 6 orientations, minimum
+wavelength 3, scale factor 2.1, sigmaOnf 0.55, dThetaOnSigma 1.2 (Gaussian angular spread),
+k = 2, cutOff 0.5, g = 10, low-pass radius 0.45 / order 15, noise threshold from the median
+of the smallest-scale energy divided by 1.7 (the PC_2 rescaling).
+
+``qp`` (higher is better, [0, 1]): masks ``PC > 0.1`` for each source and for the pixel-wise
+``max(PC1, PC2)`` image (whose M and m come from the same source); for each feature
+(PC, M, m) local correlation coefficients ``(s_xf + C) / (sqrt|s_x^2 s_f^2| + C)``
+(11x11 Gaussian sigma 1.5, ``filter2 'same'``, C = 1e-4) of the masked source, masked max
+and unmasked fused feature maps; their pixel-wise max summed and divided by the size of the
+max mask; ``Qp = P * M * m``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+
+from .matlab import separable_filter2
+from .structural import gaussian_1d
+
+Tensor = torch.Tensor
+
+__all__ = ["PhaseCongruencyConfig", "PhaseCongruency", "phase_congruency", "qp"]
+
+
+@dataclass(frozen=True)
+class PhaseCongruencyConfig:
+    """Parameters of ``myphasecong3`` (defaults = the values MEFB's Qp uses)."""
+
+    nscale: int = 4
+    norient: int = 6
+    min_wavelength: float = 3.0
+    mult: float = 2.1
+    sigma_onf: float = 0.55
+    d_theta_on_sigma: float = 1.2
+    k: float = 2.0
+    cut_off: float = 0.5
+    g: float = 10.0
+    lowpass_cutoff: float = 0.45
+    lowpass_order: int = 15
+    noise_rescale: float = 1.7  # empirical PC_2 rescaling of the noise threshold
+    epsilon: float = 1e-4
+
+
+class PhaseCongruency(NamedTuple):
+    """``pc``: overall phase congruency; ``M`` / ``m``: max / min moments. All ``(N, H, W)``."""
+
+    pc: Tensor
+    M: Tensor
+    m: Tensor
+
+
+class _FilterBank(NamedTuple):
+    filters: Tensor  # (norient, nscale, rows, cols) real, unshifted layout (DC at [0, 0])
+    em_n: Tensor  # (norient,) sum of the squared smallest-scale filter
+    sum_an2: Tensor  # (norient,) sum over pixels and scales of ifft2(filter)^2 (rescaled)
+    sum_aiaj: Tensor  # (norient,) sum over pixels and scale pairs i<j of the products
+
+
+def _centred_range(n: int, dtype, device) -> Tensor:
+    if n % 2:
+        return torch.arange(-(n - 1) / 2, (n - 1) / 2 + 1, dtype=dtype, device=device) / (n - 1)
+    return torch.arange(-n / 2, n / 2, dtype=dtype, device=device) / n
+
+
+def _lowpass(rows: int, cols: int, cutoff: float, order: int, dtype, device) -> Tensor:
+    """Kovesi's ``lowpassfilter``: Butterworth on a grid centred at ``fix(n/2)`` and moved
+    with ``fftshift`` (not ``ifftshift``, which differs for odd sizes, as in the reference)."""
+    x = (torch.arange(cols, dtype=dtype, device=device) - cols // 2) / cols
+    y = (torch.arange(rows, dtype=dtype, device=device) - rows // 2) / rows
+    yy, xx = torch.meshgrid(y, x, indexing="ij")
+    radius = torch.sqrt(xx * xx + yy * yy)
+    return torch.fft.fftshift(1.0 / (1.0 + (radius / cutoff) ** (2 * order)))
+
+
+def _reflect_index(h: Tensor) -> Tensor:
+    """``h(-k mod rows, -k mod cols)`` for the last two dims."""
+    return torch.roll(torch.flip(h, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
+
+
+@lru_cache(maxsize=8)
+def _filter_bank(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) -> _FilterBank:
+    dtype = torch.float64
+    dev = torch.device(device)
+    x1 = _centred_range(cols, dtype, dev)
+    y1 = _centred_range(rows, dtype, dev)
+    y, x = torch.meshgrid(y1, x1, indexing="ij")
+    radius = torch.sqrt(x * x + y * y)
+    radius[rows // 2, cols // 2] = 1.0
+    theta = torch.atan2(-y, x)
+    radius = torch.fft.ifftshift(radius)
+    theta = torch.fft.ifftshift(theta)
+    sintheta, costheta = torch.sin(theta), torch.cos(theta)
+
+    lp = _lowpass(rows, cols, cfg.lowpass_cutoff, cfg.lowpass_order, dtype, dev)
+    wavelengths = torch.tensor([cfg.min_wavelength * cfg.mult**s for s in range(cfg.nscale)], dtype=dtype, device=dev)
+    fo = (1.0 / wavelengths).view(-1, 1, 1)
+    log_gabor = torch.exp(-(torch.log(radius / fo) ** 2) / (2 * math.log(cfg.sigma_onf) ** 2)) * lp
+    log_gabor[:, 0, 0] = 0.0
+
+    theta_sigma = math.pi / cfg.norient / cfg.d_theta_on_sigma
+    angl = torch.tensor([o * math.pi / cfg.norient for o in range(cfg.norient)], dtype=dtype, device=dev).view(-1, 1, 1)
+    ds = sintheta * torch.cos(angl) - costheta * torch.sin(angl)
+    dc = costheta * torch.cos(angl) + sintheta * torch.sin(angl)
+    dtheta = torch.atan2(ds, dc).abs()
+    spread = torch.exp(-(dtheta**2) / (2 * theta_sigma**2))  # (norient, rows, cols)
+
+    filters = spread[:, None] * log_gabor[None]  # (norient, nscale, rows, cols)
+    em_n = (filters[:, 0] ** 2).sum(dim=(-2, -1))
+    # ifftFilt = real(ifft2(filter)) * sqrt(rows*cols); by Parseval the pixel sums of its
+    # squares and cross products are sums over frequencies of the even parts of the filters
+    even = 0.5 * (filters + _reflect_index(filters))
+    sum_an2 = (even**2).sum(dim=(1, 2, 3))
+    cum = even.sum(dim=1)
+    sum_aiaj = 0.5 * ((cum**2).sum(dim=(-2, -1)) - sum_an2)
+    return _FilterBank(filters.contiguous(), em_n, sum_an2, sum_aiaj)
+
+
+def _median_rows(x: Tensor) -> Tensor:
+    """MATLAB ``median`` of each row of ``(N, L)`` (mean of the two middle values if L even)."""
+    L = x.shape[-1]
+    lo = torch.kthvalue(x, (L + 1) // 2, dim=-1).values
+    if L % 2:
+        return lo
+    hi = torch.kthvalue(x, L // 2 + 1, dim=-1).values
+    return (lo + hi) / 2
+
+
+def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> PhaseCongruency:
+    """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
+    (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``."""
+    if x.ndim != 3:
+        raise ValueError(f"expected (N, H, W), got {tuple(x.shape)}")
+    x = x.double()
+    n, rows, cols = x.shape
+    bank = _filter_bank(rows, cols, cfg, str(x.device))
+    eps = cfg.epsilon
+    imagefft = torch.fft.fft2(x)  # (N, rows, cols)
+    zeros = torch.zeros_like(x)
+    total_energy, total_sum_an = zeros.clone(), zeros.clone()
+    covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
+    for o in range(cfg.norient):
+        angl = o * math.pi / cfg.norient
+        eo = torch.fft.ifft2(imagefft[:, None] * bank.filters[o][None])  # (N, S, rows, cols)
+        e, od = eo.real, eo.imag
+        an = torch.sqrt(e * e + od * od)
+        sum_an = an.sum(dim=1)
+        sum_e = e.sum(dim=1)
+        sum_o = od.sum(dim=1)
+        max_an = an.amax(dim=1)
+        x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + eps
+        mean_e = (sum_e / x_energy)[:, None]
+        mean_o = (sum_o / x_energy)[:, None]
+        energy = (e * mean_e + od * mean_o - (e * mean_o - od * mean_e).abs()).sum(dim=1)
+        # noise threshold from the median squared response at the smallest scale
+        median_e2n = _median_rows((an[:, 0] ** 2).reshape(n, -1))
+        mean_e2n = -median_e2n / math.log(0.5)
+        noise_power = mean_e2n / bank.em_n[o]
+        est_noise_energy2 = 2 * noise_power * bank.sum_an2[o] + 4 * noise_power * bank.sum_aiaj[o]
+        tau = torch.sqrt(est_noise_energy2 / 2)
+        est_noise_energy = tau * math.sqrt(math.pi / 2)
+        est_noise_sigma = torch.sqrt((2 - math.pi / 2) * tau**2)
+        t = (est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale
+        energy = torch.clamp_min(energy - t.view(-1, 1, 1), 0.0)
+        width = sum_an / (max_an + eps) / cfg.nscale
+        weight = 1.0 / (1.0 + torch.exp((cfg.cut_off - width) * cfg.g))
+        weighted = weight * energy
+        total_sum_an += sum_an
+        total_energy += weighted
+        pc_o = weighted / sum_an
+        covx = pc_o * math.cos(angl)
+        covy = pc_o * math.sin(angl)
+        covx2 += covx * covx
+        covy2 += covy * covy
+        covxy += covx * covy
+    pc = total_energy / (total_sum_an + eps)
+    covx2 = covx2 / (cfg.norient / 2)
+    covy2 = covy2 / (cfg.norient / 2)
+    covxy = covxy / cfg.norient
+    denom = torch.sqrt(covxy * covxy + (covx2 - covy2) ** 2) + eps
+    big_m = (covy2 + covx2 + denom) / 2
+    small_m = (covy2 + covx2 - denom) / 2
+    return PhaseCongruency(pc, big_m, small_m)
+
+
+# --------------------------------------------------------------------------- Qp
+_QP_C = 1e-4
+_QP_THRESHOLD = 0.1
+
+
+def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
+    """Zhao's ``correlation_coeffcient``: ``srcs`` ``(3, K, H, W)`` (source 1, source 2, max
+    feature maps for K = N * features), ``fused`` ``(K, H, W)``, ``masks`` ``(3, K, H, W)``.
+    Returns the pixel-wise max of the three masked correlation maps ``(K, H, W)``."""
+    srcs = srcs * masks
+    k = fused.shape[0]
+    s = srcs.reshape(3 * k, *fused.shape[-2:])
+    ff = fused.repeat(3, 1, 1)
+    stack = torch.cat([s, fused, s * s, fused * fused, s * ff])
+    g = gaussian_1d(11, 1.5, device=fused.device)
+    m = separable_filter2(stack, g, g, shape="same")
+    mu_s, mu_f, e_ss, e_ff, e_sf = m.split([3 * k, k, 3 * k, k, 3 * k])
+    mu_ff = mu_f.repeat(3, 1, 1)
+    var_s = e_ss - mu_s * mu_s
+    var_f = (e_ff - mu_f * mu_f).repeat(3, 1, 1)
+    cov = e_sf - mu_s * mu_ff
+    r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
+    r = torch.where(masks.reshape(3 * k, *fused.shape[-2:]), r, torch.zeros_like(r))
+    return r.reshape(3, k, *fused.shape[-2:]).amax(dim=0)
+
+
+def qp(a: Tensor, b: Tensor, f: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> Tensor:
+    """MEFB ``Qp`` core (Zhao et al.). ``(N, H, W)`` float64 0..255 -> ``(N,)``.
+
+    NaN when no pixel of ``max(PC_a, PC_b)`` exceeds 0.1 (the reference divides by 0)."""
+    if not (a.shape == b.shape == f.shape) or a.ndim != 3:
+        raise ValueError(f"expected three (N, H, W) tensors of equal shape, got {a.shape}, {b.shape}, {f.shape}")
+    n = a.shape[0]
+    pcs = phase_congruency(torch.cat([a, b, f]), cfg)
+    feats = torch.stack([pcs.pc, pcs.M, pcs.m])  # (3 features, 3n, H, W)
+    f1, f2, ff = feats.split(n, dim=1)  # each (3, n, H, W)
+    pc1, pc2 = f1[0], f2[0]
+    pick1 = pc1 > pc2
+    fmax = torch.where(pick1, f1, f2)
+    mask1 = pc1 > _QP_THRESHOLD
+    mask2 = pc2 > _QP_THRESHOLD
+    mask3 = fmax[0] > _QP_THRESHOLD
+    H, W = a.shape[-2:]
+    srcs = torch.stack([f1, f2, fmax]).reshape(3, 3 * n, H, W)  # (which, feature*n, H, W)
+    masks = torch.stack([mask1, mask2, mask3])[:, None].expand(3, 3, n, H, W).reshape(3, 3 * n, H, W)
+    best = _corr_features(srcs, ff.reshape(3 * n, H, W), masks)  # (3n, H, W)
+    area = mask3.sum(dim=(-2, -1)).to(torch.float64)  # (n,)
+    scores = best.sum(dim=(-2, -1)).reshape(3, n) / area
+    return scores.prod(dim=0)
+
