@@ -126,37 +126,53 @@ def ssim_vifb(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- SSIM (CDDFuse)
-def _box_valid(x: Tensor, k: int) -> Tensor:
-    w = torch.full((k,), 1.0 / k, dtype=x.dtype, device=x.device)
-    return separable_filter2(x, w, w, shape="valid")
+def _box_valid(x: Tensor, k: int, float32: bool = False) -> Tensor:
+    """``k x k`` mean filter, ``'valid'`` region, as two 1-D passes (rows then columns).
+
+    ``float32=True`` mimics ``scipy.ndimage.uniform_filter`` on float32 data: each pass
+    accumulates in float64 and stores float32."""
+    w = torch.full((k,), 1.0 / k, dtype=torch.float64, device=x.device)
+    y = filter2(w.view(-1, 1), x.double(), "valid")
+    if float32:
+        y = y.float().double()
+    y = filter2(w.view(1, -1), y, "valid")
+    return y.float() if float32 else y
 
 
-def ssim_cddfuse(a: Tensor, b: Tensor, f: Tensor, data_range: float = 2.0, win_size: int = 7) -> Tensor:
+def ssim_cddfuse(
+    a: Tensor, b: Tensor, f: Tensor, data_range: float = 2.0, win_size: int = 7, float32: bool = True
+) -> Tensor:
     """CDDFuse ``Evaluator.SSIM``: ``structural_similarity(F, A) + structural_similarity(F, B)``.
 
     skimage defaults: ``win_size x win_size`` uniform window, sample covariance
     (``NP / (NP - 1)``), K = (0.01, 0.03), mean over the map with ``(win_size-1)//2`` border
     pixels cropped (= the ``'valid'`` region of the window). ``data_range=2`` is what
     skimage < 0.20 inferred for float images (CDDFuse's published numbers); pass 255 for
-    the textbook SSIM. Computed in float64 (CDDFuse runs float32: differences ~1e-6).
-    Inputs ``(N, H, W)`` 0..255 (CDDFuse: rounded gray); returns ``(N,)``.
+    the textbook SSIM. CDDFuse feeds float32 images, so skimage computes in float32;
+    ``float32=True`` reproduces that arithmetic (the map mean is float64, as in skimage).
+    With data_range = 2 the constants are tiny and float32 rounding moves the result by up
+    to ~4e-5 relative, so ``float32=False`` (float64 throughout) is *not* CDDFuse's number.
+    Inputs ``(N, H, W)`` 0..255 (CDDFuse: rounded gray); returns ``(N,)`` float64.
     """
     a, b, f = _check(a, b, f)
     n = a.shape[0]
-    x = torch.cat([f, f])
-    y = torch.cat([a, b])
+    dt = torch.float32 if float32 else torch.float64
+    x = torch.cat([f, f]).to(dt)
+    y = torch.cat([a, b]).to(dt)
     np_ = win_size * win_size
     cov_norm = np_ / (np_ - 1.0)
     stack = torch.cat([x, y, x * x, y * y, x * y])
-    m = _box_valid(stack, win_size)
+    m = _box_valid(stack, win_size, float32=float32)
     ux, uy, uxx, uyy, uxy = m.split(2 * n)
     vx = cov_norm * (uxx - ux * ux)
     vy = cov_norm * (uyy - uy * uy)
     vxy = cov_norm * (uxy - ux * uy)
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    s = s.mean(dim=(-2, -1))
+    a1, a2 = 2 * ux * uy + c1, 2 * vxy + c2
+    b1, b2 = ux**2 + uy**2 + c1, vx + vy + c2
+    s = (a1 * a2) / (b1 * b2)
+    s = s.double().mean(dim=(-2, -1))
     return s[:n] + s[n:]
 
 
