@@ -6,8 +6,9 @@ Not Sheikh's VIF/VIFp and not CDDFuse's ``VIFF`` (a sum of two VIFp values with
 Core: ``vif_han(a, b, f)`` with float64 ``(N, H, W)`` tensors holding 0..255 values (source
 1, source 2, fused); returns ``(N,)``, higher is better (typically [0, 1]).
 For each source X against F and each scale s = 1..4 (Gaussian window of size
-``2^(5-s) + 1`` and sigma ``size/5``; for s > 1 both images are first low-passed with
-``filter2 'valid'`` and decimated by 2):
+``2^(5-s) + 1`` = 17, 9, 5, 3 -- the reference's ``2^(4-scale+1)+1`` -- and sigma ``size/5``;
+for s > 1 both images are first low-passed with that scale's window, ``filter2 'valid'``,
+and decimated by 2):
 
 * local statistics with ``filter2 'valid'``; ``g = s_XF / (s_X^2 + 1e-10)``,
   ``s_v^2 = s_F^2 - g s_XF`` with Sheikh's clamps (negative variances -> 0;
@@ -62,8 +63,8 @@ def _vid_vind_g(sx: Tensor, sf: Tensor, sxf: Tensor, sigma_nsq: float):
 def vif_han(a: Tensor, b: Tensor, f: Tensor, sigma_nsq: float = VISUAL_NOISE) -> Tensor:
     """Han's fusion VIF core (MEFB). ``(N, H, W)`` float64 0..255 -> ``(N,)``.
 
-    Images must be larger than 33 + 2*17 + 4*9 + 8*5 pixels or so for every scale to have a
-    non-empty valid region (about 48 px minimum side); smaller inputs give NaN."""
+    Every scale has a non-empty valid region only if both sides are at least 41 px;
+    smaller inputs give NaN (0/0, as in the reference)."""
     if not (a.shape == b.shape == f.shape) or a.ndim != 3:
         raise ValueError(f"expected three (N, H, W) tensors of equal shape, got {a.shape}, {b.shape}, {f.shape}")
     n = a.shape[0]
