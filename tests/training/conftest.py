@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from training_helpers import write_pairs
+# helpers are imported by name from this folder (works with --import-mode=importlib too)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from training_helpers import write_pairs  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
-"""Data-parallel training: 2 CPU processes over gloo (127.0.0.1) == 1 process at the same global batch."""
+"""Data-parallel training: 2 CPU processes over gloo (127.0.0.1) == 1 process at the same global batch,
+including a non-finite batch that every rank must skip together."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -12,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training_helpers import ddp_config_dict
+from training_helpers import ddp_config_dict, poison_batches
 
 from unifuse.training.checkpoint import load_checkpoint
 from unifuse.training.config import from_dict
@@ -49,7 +51,9 @@ def test_two_gloo_processes_match_single_process(tiny_data, tmp_path):
             pytest.fail("DDP workers timed out")
     assert all(p.returncode == 0 for p in procs), "\n".join(outs)
 
-    Trainer(from_dict(ddp_config_dict(tiny_data, ITERS)), tmp_path / "single").fit()
+    single = Trainer(from_dict(ddp_config_dict(tiny_data, ITERS)), tmp_path / "single")
+    poison_batches(single, at_step=2, task="MFF", global_index=2)
+    single.fit()
 
     for f in ("model.safetensors", "model_ema.safetensors"):
         ddp, single = load_file(tmp_path / "ddp" / f), load_file(tmp_path / "single" / f)
@@ -61,13 +65,18 @@ def test_two_gloo_processes_match_single_process(tiny_data, tmp_path):
     trained = load_file(tmp_path / "ddp" / "model.safetensors")
     assert not torch.allclose(init["inp.weight"], trained["inp.weight"])  # training did move the weights
     # per-task losses (computed on the gathered global batch), FAMO weights and gradient angles agree
-    for name in ("train_log.csv", "conflicts.csv"):
+    for name, n_rows in (("train_log.csv", ITERS), ("conflicts.csv", ITERS - 1)):  # no diagnostics on the skipped step
         a, b = read_csv(tmp_path / "ddp" / name), read_csv(tmp_path / "single" / name)
-        assert len(a) == len(b) == ITERS
+        assert len(a) == len(b) == n_rows
         for ra, rb in zip(a, b):
             for k in ra:
-                if k not in ("time_s",):
-                    assert float(ra[k]) == pytest.approx(float(rb[k]), rel=1e-5, abs=1e-6), (name, k)
+                if k == "time_s" or ra[k] == rb[k]:  # e.g. both empty (no re-evaluation on a skipped step)
+                    continue
+                x, y = float(ra[k]), float(rb[k])
+                assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-5, abs=1e-6), (name, k, x, y)
+    # the NaN sample of rank 1 made both ranks skip iteration 2 (no deadlock) and was named
+    assert [r["skipped"] for r in read_csv(tmp_path / "ddp" / "train_log.csv")] == ["0", "1", "0"]
+    assert "non-finite values in" in (tmp_path / "ddp" / "events.log").read_text()
     # the checkpoint holds both ranks' sampler and RNG states
     state = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "step_00000002")["state"]
     assert state["world_size"] == 2 and len(state["ranks"]) == 2

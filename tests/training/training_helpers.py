@@ -81,3 +81,23 @@ def ddp_config_dict(data_root: Path, iterations: int) -> dict:
     return tiny_config_dict(
         data_root, iterations=iterations, checkpoint_every=2, diagnostics_every=1, threads=1, model={"name": "toy_fuser", "dropout": 0.0}
     )
+
+
+def poison_batches(trainer, at_step: int, task: str, global_index: int) -> None:
+    """Put a NaN into sample ``global_index`` of the global ``task`` batch of iteration ``at_step``
+    (only the rank holding that sample changes its slice)."""
+    inner = trainer.batches
+    local = trainer.cfg.batch_size // trainer.ctx.world_size
+
+    class Poisoned:
+        def __next__(self):
+            batch = next(inner)
+            rank, idx = divmod(global_index, local)
+            if trainer.step == at_step and rank == trainer.ctx.rank:
+                batch[task]["A"][idx, 0, 0, 0] = float("nan")
+            return batch
+
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+    trainer.batches = Poisoned()
