@@ -60,6 +60,8 @@ from .ema import ModelEMA
 from .logging import CSVLog, TensorBoardLog
 
 CHECKPOINT_VERSION = 1
+#: options taken from the current invocation when resuming (the rest of the recipe comes from the checkpoint)
+RUN_OPTIONS = ("iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every")
 
 
 class NonFiniteError(UnifuseError):
@@ -134,6 +136,8 @@ class Trainer:
         self.task_names = cfg.task_names()
         self.step = 0
         self._nonfinite_streak = 0
+        self._elapsed_before = 0.0  # training seconds of the run before this process (resume)
+        self._t0 = time.time()
         self._threads_before = torch.get_num_threads()
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -144,8 +148,11 @@ class Trainer:
             saved = ckpt["state"]["config"]
             from .config import from_dict
 
-            keep = {k: getattr(cfg, k) for k in ("iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every")}
-            self.cfg = cfg = from_dict({**saved, **{k: (v if not isinstance(v, tuple) else list(v)) for k, v in keep.items()}}, "checkpoint config")
+            keep = {k: getattr(cfg, k) for k in RUN_OPTIONS}
+            ignored = [k for k in _diff_keys(cfg.to_dict(), saved) if k.split(".")[0].split("[")[0] not in RUN_OPTIONS]
+            if ignored and self.ctx.is_main:
+                print(f"unifuse train: resuming with the checkpoint's recipe; ignoring changed key(s): {', '.join(ignored)}", file=sys.stderr)
+            self.cfg = cfg = from_dict({**saved, **keep}, "checkpoint config")
 
         # ---- model (identical initialisation on every rank), EMA copy, optimiser
         seed_everything(cfg.seed)
@@ -267,6 +274,7 @@ class Trainer:
             "ranks": all_gather_object(self.ctx, per_rank),
             "world_size": self.ctx.world_size,
             "nonfinite_streak": self._nonfinite_streak,
+            "elapsed_s": self._elapsed_before + time.time() - self._t0,
         }
 
     def save_checkpoint(self) -> Optional[Path]:
@@ -305,6 +313,7 @@ class Trainer:
             self.batches.load_state_dict(ranks[0]["sampler"])
             seed_everything(self.cfg.seed + self.ctx.rank + 1_000_003 * ckpt["step"])
         self._nonfinite_streak = int(state.get("nonfinite_streak", 0))
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
         self.step = ckpt["step"]
         if self.ctx.is_main:
             print(f"unifuse train: resumed from step {self.step} ({self.out / 'checkpoints'})", file=sys.stderr)
@@ -384,7 +393,7 @@ class Trainer:
         if not torch.isfinite(loss_vals).all():
             self._report_nonfinite("loss", loss_vals, batches, fused)
             return self._skip(res)
-        finite = torch.stack([torch.isfinite(torch.stack([g.abs().max() for g in grads])).all() for grads in task_grads]).cpu()
+        finite = torch.stack([torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf")))).all() for grads in task_grads]).cpu()
         if not finite.all():
             self._report_nonfinite("gradient", torch.where(finite, 0.0, float("nan")), batches, fused)
             return self._skip(res)
@@ -398,13 +407,13 @@ class Trainer:
         # task coefficients c = ∂S/∂ℓ from the weighting's own backward on detached loss values
         leaf = torch.stack(losses).detach().requires_grad_(True)
         self.weighting.backward(leaf)
-        coef = leaf.grad.detach()
-        for i, p in enumerate(self.params):
-            g = task_grads[0][i] * coef[0]
-            for t in range(1, len(task_grads)):
-                g.add_(task_grads[t][i], alpha=float(coef[t]))
+        coef = leaf.grad.detach().cpu().tolist()
+        combined = torch._foreach_mul(task_grads[0], coef[0])
+        for t in range(1, len(task_grads)):
+            torch._foreach_add_(combined, task_grads[t], alpha=coef[t])
+        for p, g in zip(self.params, combined):
             p.grad = g
-        del task_grads
+        del task_grads, combined
         self.optimizer.step()
         self._nonfinite_streak = 0
 
@@ -431,11 +440,11 @@ class Trainer:
         return res
 
     # ------------------------------------------------------------------ loop
-    def _log(self, res: StepResult, t0: float) -> None:
+    def _log(self, res: StepResult) -> None:
         if not self.ctx.is_main:
             return
         if self.train_log is not None and (res.step % self.cfg.log_every == 0 or res.skipped):
-            row: Dict[str, Any] = {"step": res.step, "time_s": round(time.time() - t0, 3), "lr": self.optimizer.param_groups[0]["lr"], "skipped": int(res.skipped)}
+            row: Dict[str, Any] = {"step": res.step, "time_s": round(self._elapsed_before + time.time() - self._t0, 3), "lr": self.optimizer.param_groups[0]["lr"], "skipped": int(res.skipped)}
             row.update({f"loss_{k}": v for k, v in res.losses.items()})
             row.update({f"post_{k}": v for k, v in res.post_losses.items()})
             row.update({f"weight_{k}": v for k, v in res.weights.items()})
@@ -453,12 +462,12 @@ class Trainer:
         total = cfg.iterations
         show = self.ctx.is_main and (self.progress if self.progress is not None else sys.stderr.isatty())
         bar = tqdm(total=total, initial=self.step, disable=not show, desc="train", unit="it", dynamic_ncols=True)
-        t0 = time.time()
+        t0 = self._t0 = time.time()
         t_last, s_last = t0, self.step
         try:
             while self.step < total:
                 res = self.train_step()
-                self._log(res, t0)
+                self._log(res)
                 bar.update(1)
                 if show:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in res.losses.items()}, refresh=False)
@@ -497,6 +506,16 @@ class Trainer:
         if hasattr(self.batches, "close"):
             self.batches.close()
         torch.set_num_threads(self._threads_before)
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two plain config dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: List[str] = []
+        for k in dict.fromkeys([*a, *b]):
+            out += _diff_keys(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [prefix]
 
 
 def _hms(seconds: float) -> str:
