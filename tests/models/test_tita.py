@@ -193,3 +193,15 @@ def test_train_mode_gradients_flow(tiny):
     grads = [p.grad for p in m.parameters() if p.requires_grad]
     unused = {id(p) for n, p in m.named_parameters() if "_B." in n and "conv_first" in n}
     assert all(g is not None for p, g in zip(m.parameters(), grads) if id(p) not in unused)
+
+
+def test_training_attention_path_matches_inference_path(case1):
+    """With gradients on, attention is written out explicitly; it must equal the SDPA path."""
+    m = TITA(drop_path_rate=0.0)
+    m.load_weights(case1["state_dict"])
+    m.train()
+    a, b = case1["a"][..., :64, :72], case1["b"][..., :64, :72]
+    out_grad = m(a, b)
+    with torch.no_grad():
+        out_nograd = m(a, b)
+    assert (out_grad.detach() - out_nograd).abs().max() < 1e-5

@@ -30,6 +30,23 @@ class WindowGrid(NamedTuple):
     mask: torch.Tensor | None  # (nW, L, L) with 0 / -100, or None when unshifted
 
 
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """SDPA on 4-D ``(windows, heads, L, d)`` tensors; 4-D masks keep PyTorch's fused CPU kernel."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+
+
+def _explicit_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
+    """Softmax attention written out, for training.
+
+    When the bias needs a gradient PyTorch's SDPA leaves its fused CPU kernel for a slower
+    "safe softmax" math path; the plain formulation is about 2x faster there and broadcasts
+    the ``(nW, heads, L, L)`` mask over the batch without copying it.
+    """
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, nW, h, L, L)
+    logits = logits + (bias if grid.mask is None else bias[None] + grid.mask[:, None])
+    return logits.softmax(dim=-1) @ v
+
+
 def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
     """Attention inside windows.
 
@@ -40,16 +57,22 @@ def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.T
     Returns:
         ``(B, nW, heads, L, d)``.
     """
+    B, nW, h, L, d = q.shape
+    if torch.is_grad_enabled() and bias.requires_grad:
+        return _explicit_attention(q, k, v, bias, grid)
+    flat = lambda t: t.reshape(B * t.shape[1], h, L, d)  # noqa: E731
     if grid.mask is None:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-    nW = grid.nh * grid.nw
+        return _sdpa(flat(q), flat(k), flat(v), bias[None]).view(B, nW, h, L, d)
     if nW <= _FULL_MASK_MAX_WINDOWS:
-        full = (bias[None] + grid.mask[:, None]).to(q.dtype)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=full)
+        full = (bias[None] + grid.mask[:, None]).expand(B, nW, h, L, L).reshape(B * nW, h, L, L)
+        return _sdpa(flat(q), flat(k), flat(v), full).view(B, nW, h, L, d)
+    # only the last window row/column see the shift mask: attend the rest with the bias alone
     idx = border_window_index(grid.nh, grid.nw).to(q.device)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-    mb = (bias[None] + grid.mask.index_select(0, idx)[:, None]).to(q.dtype)
-    ob = F.scaled_dot_product_attention(q.index_select(1, idx), k.index_select(1, idx), v.index_select(1, idx), attn_mask=mb)
+    nb = idx.numel()
+    out = _sdpa(flat(q), flat(k), flat(v), bias[None]).view(B, nW, h, L, d)
+    mb = (bias[None] + grid.mask.index_select(0, idx)[:, None]).expand(B, nb, h, L, L).reshape(B * nb, h, L, L)
+    sel = lambda t: flat(t.index_select(1, idx))  # noqa: E731
+    ob = _sdpa(sel(q), sel(k), sel(v), mb).view(B, nb, h, L, d)
     return out.index_copy(1, idx, ob)
 
 
