@@ -25,6 +25,7 @@ from .logging import read_columns
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 Series = Tuple[Sequence[float], Sequence[float]]
+SS = 3  # supersampling factor of the data lines
 
 
 def nice_ticks(lo: float, hi: float, target: int = 6) -> List[float]:
@@ -150,7 +151,9 @@ def line_plot(
                 d.line([(xs_, Y), (min(xs_ + 6, left + pw), Y)], fill="#888888")
     d.rectangle([left, top, left + pw, top + ph], outline="black")
 
-    # data
+    # data: drawn at SS× resolution on a transparent layer and downsampled (anti-aliased lines)
+    layer = Image.new("RGBA", (W * SS, H * SS), (255, 255, 255, 0))
+    dl = ImageDraw.Draw(layer)
     for i, name in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         seg: List[Tuple[float, float]] = []
@@ -158,11 +161,13 @@ def line_plot(
         for x, y in zip(*series[name]):
             x, y = float(x), float(y)
             if math.isfinite(x) and ok(y):
-                seg.append((px(x), py(min(max(tr(y), y0), y1))))
+                seg.append((px(x) * SS, py(min(max(tr(y), y0), y1)) * SS))
             else:
-                _draw_seg(d, seg, colour)
+                _draw_seg(dl, seg, colour)
                 seg = []
-        _draw_seg(d, seg, colour)
+        _draw_seg(dl, seg, colour)
+    img.paste(layer.resize((W, H), Image.Resampling.LANCZOS), (0, 0), layer.resize((W, H), Image.Resampling.LANCZOS))
+    d = ImageDraw.Draw(img)
 
     # title, axis labels, legend
     if title:
@@ -194,11 +199,13 @@ def line_plot(
 
 
 def _draw_seg(d: ImageDraw.ImageDraw, seg: List[Tuple[float, float]], colour: str) -> None:
+    """A polyline (or a dot for a single point) on the supersampled layer."""
+    r = 2 * SS
     if len(seg) == 1:
         x, y = seg[0]
-        d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+        d.ellipse([x - r, y - r, x + r, y + r], fill=colour)
     elif len(seg) > 1:
-        d.line(seg, fill=colour, width=2, joint="curve")
+        d.line(seg, fill=colour, width=2 * SS, joint="curve")
 
 
 def _prefixed(cols: Dict[str, List[float]], prefix: str) -> Dict[str, Series]:
