@@ -205,3 +205,13 @@ def test_training_attention_path_matches_inference_path(case1):
     with torch.no_grad():
         out_nograd = m(a, b)
     assert (out_grad.detach() - out_nograd).abs().max() < 1e-5
+
+
+def test_cached_bias_follows_weight_updates(case1):
+    """The eval-mode relative-position bias cache is invalidated when weights change."""
+    m = unifuse.load_model("tita", weights="random")
+    with torch.no_grad():
+        m(case1["a"][..., :16, :16], case1["b"][..., :16, :16])  # fills the caches
+    m.load_weights(case1["state_dict"])
+    with torch.no_grad():
+        assert (m(case1["a"], case1["b"]) - case1["fused"]).abs().max() < 1e-5

@@ -87,9 +87,18 @@ class _RelPosBias(nn.Module):
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def relative_bias(self) -> torch.Tensor:
+        """``(heads, L, L)`` bias; cached while the table is unchanged and no gradient is needed."""
+        table = self.relative_position_bias_table
+        key = (table._version, table.device, table.dtype)
+        grad = torch.is_grad_enabled() and table.requires_grad
+        if not grad and getattr(self, "_bias_cache", (None,))[0] == key:
+            return self._bias_cache[1]
         L = self.window_size**2
-        idx = relative_position_index(self.window_size).to(self.relative_position_bias_table.device)
-        return self.relative_position_bias_table[idx.view(-1)].view(L, L, -1).permute(2, 0, 1)
+        idx = relative_position_index(self.window_size).to(table.device)
+        bias = table[idx.view(-1)].view(L, L, -1).permute(2, 0, 1).contiguous()
+        if not grad:
+            self._bias_cache = (key, bias)
+        return bias
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:  # (B,nW,L,C) -> (B,nW,h,L,d)
         B, nW, L, C = t.shape
