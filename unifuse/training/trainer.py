@@ -176,7 +176,11 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             # one DDP forward + backward per task; unused parameters exist (TITA's dead convs)
-            self.forward_net: nn.Module = DDP(self.model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
+            import inspect
+
+            # buffers are deterministic (same seed on every rank): no per-forward buffer sync
+            sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters else {"broadcast_buffers": False}
+            self.forward_net: nn.Module = DDP(self.model, device_ids=ids, find_unused_parameters=True, **sync)
         else:
             self.forward_net = self.model
 
