@@ -1,4 +1,4 @@
-"""Time one TITA training iteration and write ``benchmarks/results/train.md``.
+"""Time one TITA training iteration and write ``benchmarks/results/train.md`` (or ``--output``).
 
 One iteration = the paper's: 3 tasks × batch 8 × 64×64 crops, forward + losses, FAMO
 backward, Adam step, FAMO re-evaluation (3 no-grad forwards) and logit step, EMA update
@@ -9,7 +9,7 @@ memory, so data loading is not included (``--data`` also times real batches from
 Usage::
 
     python benchmarks/bench_train.py [--iters 5] [--warmup 1] [--threads N] [--device cpu]
-        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--no-write]
+        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--no-write] [--output FILE]
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
     ap.add_argument("--diagnostics", action="store_true", help="also compute the gradient-conflict diagnostics every iteration")
     ap.add_argument("--data", action="store_true", help="also time loading real batches from the config's data_root")
-    ap.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results/train.md")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write the results file")
+    ap.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "train.md"), help="results file (Markdown)")
     args = ap.parse_args(argv)
 
     import yaml
@@ -106,6 +107,12 @@ def main(argv=None) -> int:
             sync()
             times.append(time.perf_counter() - t0)
         threads = torch.get_num_threads()
+        if trainer.device.type == "cuda":
+            peak = f"{torch.cuda.max_memory_allocated(trainer.device) / 2**30:.2f} GiB (CUDA, allocated)"
+        else:
+            import resource
+
+            peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process peak RSS)"
         trainer.close()
 
     data_line = ""
@@ -144,6 +151,7 @@ def main(argv=None) -> int:
         f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
         f"| load average at the end (1, 5, 15 min) | {load} |",
         f"| iterations timed (after {args.warmup} warm-up) | {args.iters} |",
+        f"| peak memory | {peak} |",
         f"| **median time per iteration** | **{med:.3f} s** |",
         f"| mean / min / max | {mean:.3f} / {min(times):.3f} / {max(times):.3f} s |",
         f"| projected {cfg.iterations:,} iterations | {med * cfg.iterations / 3600:.1f} h |",
@@ -154,9 +162,9 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        out = REPO / "benchmarks" / "results" / "train.md"
+        out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(".train.md.tmp")
+        tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
     return 0
