@@ -409,7 +409,8 @@ class Trainer:
             del flat
 
         # task coefficients c = ∂S/∂ℓ from the weighting's own backward on detached loss values
-        leaf = torch.stack(losses).detach().requires_grad_(True)
+        # (on the CPU, where the weighting keeps its state, whatever the training device)
+        leaf = loss_vals.detach().clone().requires_grad_(True)
         self.weighting.backward(leaf)
         coef = leaf.grad.detach().cpu().tolist()
         combined = torch._foreach_mul(task_grads[0], coef[0])
@@ -427,7 +428,7 @@ class Trainer:
             new_vals = new.detach().cpu()
             res.post_losses = dict(zip(self.task_names, new_vals.tolist()))
             if torch.isfinite(new_vals).all():
-                self.weighting.update(new)
+                self.weighting.update(new_vals)
             else:
                 self._event("non-finite re-evaluated loss; task-weight update skipped")
         self.ema.update(self.model)
