@@ -55,7 +55,7 @@ from ..errors import ConfigError, UnifuseError
 from .checkpoint import atomic_save_safetensors, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, dataset_specs
 from .diagnostics import conflict_fields, conflict_stats
-from .distributed import DistContext, all_gather_object, all_reduce_sum_, gather_batch, init_distributed
+from .distributed import DistContext, all_gather_object, gather_batch, init_distributed
 from .ema import ModelEMA
 from .logging import CSVLog, TensorBoardLog
 
