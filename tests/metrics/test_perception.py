@@ -105,7 +105,10 @@ def test_mefb_reference(mefb_rows, data_dir):
 
 @pytest.mark.parametrize("subset", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_vifb_dev_native(reference_dir, data_dir, subset):
-    rows = [r for r in read_rows(reference_dir / "vifb_dev.csv") if r["has_fused_image"] == "1"]
+    # SwinFusion and YDTR are excluded: their fused files do not reproduce the published values
+    # (every metric is off, even EN/SD: the authors scored other files)
+    rows = [r for r in read_rows(reference_dir / "vifb_dev.csv")
+            if r["has_fused_image"] == "1" and r["method"] not in ("SwinFusion", "YDTR")]
     if subset:
         rows = [r for r in rows if (r["image"], r["method"]) in (("carWhite", "LatLRR"), ("fight", "MSVD"))]
     qcb, qcv = M.create("qcb"), M.create("qcv")
