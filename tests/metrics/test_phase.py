@@ -104,3 +104,14 @@ def test_mefb_reference_full_size(mefb_rows, data_dir, mode):
     a, b, f = load_triple(data_dir, r["dataset"], r["image"], r["method"])
     v = float(M.create("qp")(a, b, f, mode=mode)[0])
     assert rel(v, float(r["mefb.Qp"])) < 1e-9
+
+
+def test_chunked_batch_equals_whole(monkeypatch):
+    import unifuse.metrics.functional.phase as P
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (5, 24, 28), generator=g).double()
+    whole = phase_congruency(x)
+    monkeypatch.setattr(P, "MAX_CHUNK_ELEMENTS", 2 * 4 * 24 * 28)  # two images per chunk
+    for u, v in zip(whole, phase_congruency(x)):
+        assert torch.equal(u, v)

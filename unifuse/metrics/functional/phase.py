@@ -150,13 +150,25 @@ def _median_of_squares(x: Tensor) -> Tensor:
     return (lo * lo + hi * hi) / 2
 
 
+#: images per chunk are limited so that one orientation's responses (N x nscale complex
+#: images) stay below about this many complex elements (~256 MB)
+MAX_CHUNK_ELEMENTS = 16 * 2**20
+
+
 def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> PhaseCongruency:
     """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
-    (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``."""
+    (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``.
+
+    Large batches are processed in chunks (see :data:`MAX_CHUNK_ELEMENTS`) to bound memory."""
     if x.ndim != 3:
         raise ValueError(f"expected (N, H, W), got {tuple(x.shape)}")
     x = x.double()
     n, rows, cols = x.shape
+    per_image = cfg.nscale * rows * cols
+    chunk = max(1, MAX_CHUNK_ELEMENTS // per_image)
+    if n > chunk:
+        parts = [phase_congruency(c, cfg) for c in x.split(chunk)]
+        return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
     imagefft = torch.fft.fft2(x)  # (N, rows, cols)
