@@ -215,3 +215,20 @@ def test_cached_bias_follows_weight_updates(case1):
     m.load_weights(case1["state_dict"])
     with torch.no_grad():
         assert (m(case1["a"], case1["b"]) - case1["fused"]).abs().max() < 1e-5
+
+
+def test_load_from_training_run_folder(tmp_path):
+    """A run folder (model.json + EMA weights) gives the architecture and weights."""
+    import json
+
+    from safetensors.torch import save_file
+
+    src = TITA(embed_dim=12, num_heads=2, depths_ex=1, depths_fusion=(2,), depths_re=1)
+    save_file(src.state_dict(), str(tmp_path / "model_ema.safetensors"))
+    (tmp_path / "model.json").write_text(json.dumps({"model": "tita", "config": src.config.to_dict(),
+                                                     "weights": {"ema": "model_ema.safetensors"}}))
+    m = unifuse.load_model("tita", weights=str(tmp_path))
+    assert m.config.embed_dim == 12
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), src.state_dict().values()))
+    with pytest.raises(WeightsError, match="not a training run folder"):
+        unifuse.load_model("tita", weights=str(tmp_path / "checkpoints_missing_dir_parent"[:0] or tmp_path.parent))

@@ -14,13 +14,16 @@ config keyword arguments and returns the module.
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WeightsError
 from ..registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model")
@@ -60,8 +63,9 @@ def load_model(
         name: registry name (see :func:`list_models`).
         weights: ``None`` (the weights shipped with the package, if any; otherwise the
             model keeps its initialisation and a warning is issued), ``"random"`` (keep the
-            initialisation), a path (``.safetensors``, ``.pth``/``.pt``) or an in-memory
-            state dict. Official checkpoints are accepted where the model supports them.
+            initialisation), a path (``.safetensors``, ``.pth``/``.pt``), a training run
+            folder (``unifuse train --out DIR``: its ``model.json`` gives the architecture and
+            the EMA weights are loaded) or an in-memory state dict. Official checkpoints are accepted where the model supports them.
         device: torch device.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (GPU only). Reduced precision is
             used internally; inputs and outputs stay float32.
@@ -71,6 +75,9 @@ def load_model(
     dev = torch.device(device)
     if precision == "fp16" and dev.type == "cpu":
         raise ConfigError("precision 'fp16' needs a GPU device; use 'bf16' on CPU")
+    if isinstance(weights, (str, os.PathLike)) and os.path.isdir(weights):
+        name, run_config, weights = read_run_dir(weights, name)
+        config = {**run_config, **config}
     model = create_model(name, **config)
     if weights is None:
         shipped = getattr(model, "default_weights", None)
@@ -90,3 +97,22 @@ def load_model(
     elif precision != "fp32":
         raise ConfigError(f"model {name!r} does not support precision {precision!r}")
     return model
+
+
+def read_run_dir(folder: str | os.PathLike, name: str) -> tuple[str, dict[str, Any], Path]:
+    """``(model name, config, EMA weights path)`` of a training run folder."""
+    _ensure_builtin()
+    folder = Path(folder)
+    meta_path = folder / "model.json"
+    if not meta_path.is_file():
+        raise WeightsError(f"{folder}: not a training run folder (no model.json; training may not have finished — "
+                           f"use a checkpoint's ema.safetensors under {folder / 'checkpoints'})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        run_name, cfg = meta["model"], dict(meta.get("config", {}))
+        weights = folder / meta.get("weights", {}).get("ema", "model_ema.safetensors")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"{meta_path}: unreadable run description ({exc})") from None
+    if MODELS.get(run_name).tags.get("family", run_name) != MODELS.get(name).tags.get("family", name):
+        raise ConfigError(f"{folder} holds a {run_name!r} model, not {name!r}")
+    return run_name, cfg, weights
