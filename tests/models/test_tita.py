@@ -230,5 +230,7 @@ def test_load_from_training_run_folder(tmp_path):
     m = unifuse.load_model("tita", weights=str(tmp_path))
     assert m.config.embed_dim == 12
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), src.state_dict().values()))
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(WeightsError, match="not a training run folder"):
-        unifuse.load_model("tita", weights=str(tmp_path / "checkpoints_missing_dir_parent"[:0] or tmp_path.parent))
+        unifuse.load_model("tita", weights=str(empty))
