@@ -115,3 +115,14 @@ def test_chunked_batch_equals_whole(monkeypatch):
     monkeypatch.setattr(P, "MAX_CHUNK_ELEMENTS", 2 * 4 * 24 * 28)  # two images per chunk
     for u, v in zip(whole, phase_congruency(x)):
         assert torch.equal(u, v)
+
+
+def test_duplicate_images_computed_once_same_result():
+    g = torch.Generator().manual_seed(2)
+    a = torch.randint(0, 256, (2, 24, 28), generator=g).double()
+    x = torch.stack([a[0], a[1], a[0], a[0]])
+    got = phase_congruency(x)
+    single = phase_congruency(a[:1])
+    for u, v in zip(got, single):
+        assert torch.equal(u[0], v[0]) and torch.equal(u[2], v[0]) and torch.equal(u[3], v[0])
+    assert not torch.equal(got.pc[1], got.pc[0])

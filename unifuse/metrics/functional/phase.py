@@ -155,6 +155,26 @@ def _median_of_squares(x: Tensor) -> Tensor:
 MAX_CHUNK_ELEMENTS = 16 * 2**20
 
 
+def _unique_images(x: Tensor):
+    """Indices of the distinct images of ``(N, H, W)`` and, for every image, the position of
+    its copy among them. Candidates are grouped by cheap signatures, then compared exactly."""
+    n = x.shape[0]
+    w = torch.linspace(1.0, 2.0, x.shape[-1], dtype=x.dtype, device=x.device)
+    sig = torch.stack([x.sum(dim=(-2, -1)), (x * x).sum(dim=(-2, -1)), (x * w).sum(dim=(-2, -1))], dim=1)
+    sig = sig.tolist()
+    keep: list = []
+    inverse = []
+    for i in range(n):  # N is small (images x channels); the exact test runs only on equal signatures
+        for pos, k in enumerate(keep):
+            if sig[i] == sig[k] and torch.equal(x[i], x[k]):
+                inverse.append(pos)
+                break
+        else:
+            inverse.append(len(keep))
+            keep.append(i)
+    return keep, torch.tensor(inverse, device=x.device)
+
+
 def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> PhaseCongruency:
     """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
     (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``.
@@ -164,6 +184,11 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
         raise ValueError(f"expected (N, H, W), got {tuple(x.shape)}")
     x = x.double()
     n, rows, cols = x.shape
+    if n > 1:
+        keep, inverse = _unique_images(x)
+        if len(keep) < n:  # e.g. a gray IR image replicated over the RGB channels
+            res = phase_congruency(x[keep], cfg)
+            return PhaseCongruency(*(t[inverse] for t in res))
     per_image = cfg.nscale * rows * cols
     chunk = max(1, MAX_CHUNK_ELEMENTS // per_image)
     if n > chunk:
