@@ -66,9 +66,18 @@ class _PixelAttentionBase(nn.Module):
         self.cross_attn_1_to_0 = PackedMultiheadProjections(dim, num_heads)
 
     def relations(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r_xy = softmax_C(MLP([x;y]))`` and ``r_yx`` in one pass; inputs ``(N, C)``."""
-        r = self.relation_judger(torch.cat([torch.cat([x, y], -1), torch.cat([y, x], -1)], 0))
-        return r.chunk(2, dim=0)
+        """``r_xy = softmax_C(MLP([x;y]))`` and ``r_yx``; inputs ``(N, C)``.
+
+        The first layer is split into its ``x`` and ``y`` column blocks, so
+        ``fc1([x;y]) = W_1 x + W_2 y + b`` and ``fc1([y;x]) = W_1 y + W_2 x + b`` reuse two
+        products of each input and no concatenated copies are made.
+        """
+        mlp = self.relation_judger[0]
+        w1, w2 = mlp.fc1.weight.chunk(2, dim=1)
+        px, py = F.linear(x, torch.cat([w1, w2])).chunk(2, dim=-1), F.linear(y, torch.cat([w1, w2])).chunk(2, dim=-1)
+        h_xy = mlp.act(px[0] + py[1] + mlp.fc1.bias)
+        h_yx = mlp.act(py[0] + px[1] + mlp.fc1.bias)
+        return (torch.softmax(mlp.fc2(h_xy), dim=-1), torch.softmax(mlp.fc2(h_yx), dim=-1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x, y``: ``(B, L, C)`` window-attention outputs -> updated ``(x, y)``, same shape."""
