@@ -1,0 +1,111 @@
+"""Small helpers shared by the benchmark scripts: machine description, timing, memory, output.
+
+Nothing here imports ``unifuse``; the scripts put the repository on ``sys.path`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name (falls back to ``platform.processor()``)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags(wanted: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> list[str]:
+    """Which of ``wanted`` appear in ``/proc/cpuinfo`` flags (empty off Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return [f for f in wanted if f in flags]
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages as a string (``"n/a"`` where unavailable)."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine_line(threads: int) -> str:
+    """One Markdown line describing CPU, cores, threads used and torch version."""
+    flags = ", ".join(cpu_flags()) or "none detected"
+    return (f"{cpu_model()}, {os.cpu_count()} logical cores (ISA flags: {flags}; torch CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}), {threads} torch threads, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call of ``fn``."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (``VmHWM`` of ``/proc/self/status``).
+
+    Falls back to ``resource.getrusage`` (kilobytes on Linux) where /proc is absent.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mib() -> float:
+    """Current resident set size in MiB (``VmRSS``), 0 where unavailable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def md_table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table from a header and rows (cells converted with ``str``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
