@@ -129,29 +129,94 @@ def pad(x: Tensor, top: int, bottom: int, left: int, right: int, padding: str = 
     return y.squeeze(-3)
 
 
+#: elements per band of output rows in the banded CPU filters (the band and its inputs
+#: stay in the L2 cache while all taps are accumulated)
+BAND_ELEMENTS = 1 << 16
+
+
+def _taps(h: Tensor):
+    """Non-zero taps ``(i, j, value)`` of a 2-D kernel in row-major order."""
+    return [(i, j, c) for i, row in enumerate(h.tolist()) for j, c in enumerate(row) if c != 0.0]
+
+
+def _bands(n: int, rows: int, row_len: int, in_rows: int):
+    """Split ``n`` images of ``rows`` output rows into ``(images slice, row slice)`` bands of
+    about :data:`BAND_ELEMENTS` elements: several whole images when they are small, else
+    bands of rows of one image."""
+    per_image = max(in_rows, 1) * row_len
+    if per_image >= BAND_ELEMENTS or n == 1:
+        step = max(1, BAND_ELEMENTS // max(row_len, 1))
+        for b in range(n):
+            for r0 in range(0, rows, step):
+                yield slice(b, b + 1), r0, min(r0 + step, rows)
+    else:
+        group = max(1, BAND_ELEMENTS // per_image)
+        for b in range(0, n, group):
+            yield slice(b, min(b + group, n)), 0, rows
+
+
+def _accumulate(out: Tensor, src: Tensor, taps, r0: int, r1: int, ncols: int) -> None:
+    """``out = sum_t c_t * src[..., r0+i_t : r1+i_t, j_t : j_t+ncols]`` (first tap by ``mul``,
+    the others by ``add_``: the operation order of the unbanded shifted sums)."""
+    i, j, c = taps[0]
+    torch.mul(src[..., r0 + i : r1 + i, j : j + ncols], c, out=out)
+    for i, j, c in taps[1:]:
+        out.add_(src[..., r0 + i : r1 + i, j : j + ncols], alpha=c)
+
+
 def _correlate_valid(xp: Tensor, h: Tensor) -> Tensor:
-    """Valid correlation of ``(N, Hp, Wp)`` with a 2-D kernel ``(kh, kw)``."""
+    """Valid correlation of ``(N, Hp, Wp)`` with a 2-D kernel ``(kh, kw)``.
+
+    Kernels of at most 25 taps (and all 1-D kernels) use shifted sums, which are exact
+    for float64 and deterministic; on the CPU they run band by band (see :func:`_bands`)
+    so each band stays in cache while the taps accumulate. Larger 2-D kernels use conv2d.
+    """
     kh, kw = h.shape
     Ho, Wo = xp.shape[-2] - kh + 1, xp.shape[-1] - kw + 1
     if Ho <= 0 or Wo <= 0:
         return xp.new_zeros(xp.shape[:-2] + (max(Ho, 0), max(Wo, 0)))
     if kh == 1 or kw == 1 or kh * kw <= 25:
-        # shifted sums: fast for small kernels in float64 and deterministic
-        out = None
-        hv = h.tolist()
-        for i in range(kh):
-            for j in range(kw):
-                c = hv[i][j]
-                if c == 0.0:
-                    continue
-                sl = xp[..., i : i + Ho, j : j + Wo]
-                out = sl * c if out is None else out.add_(sl, alpha=c)
-        if out is None:
-            out = xp.new_zeros(xp.shape[:-2] + (Ho, Wo))
-        return out
+        taps = _taps(h)
+        if not taps:
+            return xp.new_zeros(xp.shape[:-2] + (Ho, Wo))
+        lead = xp.shape[:-2]
+        x3 = xp.reshape(-1, *xp.shape[-2:])
+        n = x3.shape[0]
+        out = x3.new_empty(n, Ho, Wo)
+        if x3.device.type != "cpu":
+            _accumulate(out, x3, taps, 0, Ho, Wo)
+        else:
+            for ims, r0, r1 in _bands(n, Ho, xp.shape[-1], xp.shape[-2]):
+                _accumulate(out[ims, r0:r1], x3[ims], taps, r0, r1, Wo)
+        return out.reshape(*lead, Ho, Wo)
     lead = xp.shape[:-2]
     y = F.conv2d(xp.reshape(-1, 1, *xp.shape[-2:]), h[None, None])
     return y.reshape(*lead, Ho, Wo)
+
+
+def _separable_valid(xp: Tensor, hc: Tensor, hr: Tensor) -> Tensor:
+    """Valid correlation of ``(..., Hp, Wp)`` with ``outer(hc, hr)``: a column pass then a
+    row pass, fused band by band on the CPU (the intermediate band never leaves the cache).
+    Bit-identical to ``_correlate_valid(_correlate_valid(xp, hc[:, None]), hr[None])``."""
+    kh, kw = hc.numel(), hr.numel()
+    Hp, Wp = xp.shape[-2:]
+    Ho, Wo = Hp - kh + 1, Wp - kw + 1
+    tc, tr = _taps(hc.reshape(-1, 1)), _taps(hr.reshape(1, -1))
+    if xp.device.type != "cpu" or Ho <= 0 or Wo <= 0 or not tc or not tr:
+        return _correlate_valid(_correlate_valid(xp, hc.reshape(-1, 1)), hr.reshape(1, -1))
+    lead = xp.shape[:-2]
+    x3 = xp.reshape(-1, Hp, Wp)
+    n = x3.shape[0]
+    out = x3.new_empty(n, Ho, Wo)
+    tmp = None
+    for ims, r0, r1 in _bands(n, Ho, Wp, Hp):
+        m = ims.stop - ims.start
+        if tmp is None or tmp.numel() < m * (r1 - r0) * Wp:
+            tmp = x3.new_empty(max(m * (r1 - r0) * Wp, BAND_ELEMENTS))
+        t = tmp[: m * (r1 - r0) * Wp].view(m, r1 - r0, Wp)
+        _accumulate(t, x3[ims], tc, r0, r1, Wp)
+        _accumulate(out[ims, r0:r1], t, tr, 0, r1 - r0, Wo)
+    return out.reshape(*lead, Ho, Wo)
 
 
 def correlate(x: Tensor, h: Union[Tensor, Sequence], shape: str = "same", padding: str = "zero") -> Tensor:
@@ -211,10 +276,19 @@ def separable_filter2(
     Equal to :func:`correlate` up to floating-point rounding (~1e-16 relative); much faster
     for large kernels (e.g. the 11x11 Gaussian of SSIM).
     """
-    hc = torch.as_tensor(hcol, dtype=x.dtype, device=x.device).reshape(-1, 1)
-    hr = torch.as_tensor(hrow, dtype=x.dtype, device=x.device).reshape(1, -1)
-    y = correlate(x, hc, shape=shape, padding=padding)
-    return correlate(y, hr, shape=shape, padding=padding)
+    hc = torch.as_tensor(hcol, dtype=x.dtype, device=x.device).reshape(-1)
+    hr = torch.as_tensor(hrow, dtype=x.dtype, device=x.device).reshape(-1)
+    kh, kw = hc.numel(), hr.numel()
+    if shape == "valid":
+        xp = x
+    elif shape == "same":
+        xp = pad(x, (kh + 1) // 2 - 1, kh // 2, (kw + 1) // 2 - 1, kw // 2, padding)
+    elif shape == "full":
+        xp = pad(x, kh - 1, kh - 1, kw - 1, kw - 1, padding)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; use 'same', 'valid' or 'full'")
+    # padding both dimensions first gives the same values as padding before each pass
+    return _separable_valid(xp, hc, hr)
 
 
 # --------------------------------------------------------------------------- kernels

@@ -130,11 +130,6 @@ def _filter_bank(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) 
     return _FilterBank(filters.contiguous(), em_n, sum_an2, sum_aiaj)
 
 
-def _cabs(z: Tensor) -> Tensor:
-    """``abs`` of a complex tensor (faster than ``torch.abs``'s hypot on CPU; same to ~1 ulp)."""
-    return torch.linalg.vector_norm(torch.view_as_real(z), dim=-1)
-
-
 def _median_of_squares(x: Tensor) -> Tensor:
     """MATLAB ``median(x(:).^2)`` per row of a nonnegative ``(N, L)`` tensor (mean of the two
     middle squares when L is even), found by selection on ``x`` itself."""
@@ -190,31 +185,36 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
             res = phase_congruency(x[keep], cfg)
             return PhaseCongruency(*(t[inverse] for t in res))
     per_image = cfg.nscale * rows * cols
-    chunk = max(1, MAX_CHUNK_ELEMENTS // per_image)
+    # CPU: one image at a time keeps every temporary small (cache- and allocator-friendly)
+    chunk = 1 if x.device.type == "cpu" else max(1, MAX_CHUNK_ELEMENTS // per_image)
     if n > chunk:
         parts = [phase_congruency(c, cfg) for c in x.split(chunk)]
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
-    imagefft = torch.fft.fft2(x)  # (N, rows, cols)
+    imagefft = torch.view_as_real(torch.fft.fft2(x))[:, None]  # (N, 1, rows, cols, 2)
     zeros = torch.zeros_like(x)
     total_energy, total_sum_an = zeros.clone(), zeros.clone()
     covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
     for o in range(cfg.norient):
         angl = o * math.pi / cfg.norient
-        eo = torch.fft.ifft2(imagefft[:, None] * bank.filters[o][None])  # (N, S, rows, cols)
-        an = _cabs(eo)
+        # the filters are real: multiply the (re, im) pairs instead of promoting to complex
+        eo = torch.fft.ifft2(torch.view_as_complex(imagefft * bank.filters[o][None, ..., None]))  # (N, S, rows, cols)
+        # planar even / odd responses (one de-interleaving copy; every later pass is contiguous)
+        e_re, o_im = torch.view_as_real(eo).movedim(-1, 0).contiguous()
+        del eo
+        an = torch.sqrt(e_re * e_re + o_im * o_im)  # amplitude per scale
         sum_an = an.sum(dim=1)
         max_an = an.amax(dim=1)
-        sum_eo = eo.sum(dim=1)  # sumE + i sumO
-        sum_e, sum_o = sum_eo.real, sum_eo.imag
-        x_energy = _cabs(sum_eo) + eps
+        sum_e = e_re.sum(dim=1)
+        sum_o = o_im.sum(dim=1)
+        x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + eps
         mean_e = sum_e / x_energy
         mean_o = sum_o / x_energy
         # sum_s (E MeanE + O MeanO - |E MeanO - O MeanE|); the first two terms sum over s to
-        # sumE MeanE + sumO MeanO, the last is |Im(EO * conj(MeanE + i MeanO))|
-        mean = torch.complex(mean_e, -mean_o)[:, None]
-        cross = (eo * mean).imag.abs().sum(dim=1)
+        # sumE MeanE + sumO MeanO
+        e_re.mul_(mean_o[:, None]).sub_(o_im.mul_(mean_e[:, None]))
+        cross = e_re.abs_().sum(dim=1)
         energy = sum_e * mean_e + sum_o * mean_o - cross
         # noise threshold from the median squared response at the smallest scale
         median_e2n = _median_of_squares(an[:, 0].reshape(n, -1))
@@ -255,22 +255,34 @@ _QP_THRESHOLD = 0.1
 def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
     """Zhao's ``correlation_coeffcient``: ``srcs`` ``(3, K, H, W)`` (source 1, source 2, max
     feature maps for K = N * features), ``fused`` ``(K, H, W)``, ``masks`` ``(3, K, H, W)``.
-    Returns the pixel-wise max of the three masked correlation maps ``(K, H, W)``."""
-    srcs = srcs * masks
-    k = fused.shape[0]
-    s = srcs.reshape(3 * k, *fused.shape[-2:])
-    ff = fused.repeat(3, 1, 1)
-    stack = torch.cat([s, fused, s * s, fused * fused, s * ff])
+    Returns the pixel-wise max of the three masked correlation maps ``(K, H, W)``.
+
+    On the CPU the K feature maps are processed one at a time (11 filtered maps each)."""
+    k, H, W = fused.shape
+    step = k if fused.device.type != "cpu" else 1
     g = gaussian_1d(11, 1.5, device=fused.device)
-    m = separable_filter2(stack, g, g, shape="same")
-    mu_s, mu_f, e_ss, e_ff, e_sf = m.split([3 * k, k, 3 * k, k, 3 * k])
-    mu_ff = mu_f.repeat(3, 1, 1)
-    var_s = e_ss - mu_s * mu_s
-    var_f = (e_ff - mu_f * mu_f).repeat(3, 1, 1)
-    cov = e_sf - mu_s * mu_ff
-    r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
-    r = torch.where(masks.reshape(3 * k, *fused.shape[-2:]), r, torch.zeros_like(r))
-    return r.reshape(3, k, *fused.shape[-2:]).amax(dim=0)
+    out = []
+    for k0 in range(0, k, step):
+        sl = slice(k0, min(k0 + step, k))
+        kk = sl.stop - sl.start
+        ms = masks[:, sl].reshape(3 * kk, H, W)
+        f = fused[sl]
+        stack = fused.new_empty(11 * kk, H, W)  # [s (3kk), f (kk), s^2 (3kk), f^2 (kk), s f (3kk)]
+        s, f_, ss, ff2, sf = stack.split([3 * kk, kk, 3 * kk, kk, 3 * kk])
+        torch.mul(srcs[:, sl].reshape(3 * kk, H, W), ms, out=s)
+        f_.copy_(f)
+        torch.mul(s, s, out=ss)
+        torch.mul(f, f, out=ff2)
+        torch.mul(s.view(3, kk, H, W), f, out=sf.view(3, kk, H, W))
+        m = separable_filter2(stack, g, g, shape="same")
+        mu_s, mu_f, e_ss, e_ff, e_sf = m.split([3 * kk, kk, 3 * kk, kk, 3 * kk])
+        var_s = (e_ss - mu_s * mu_s).view(3, kk, H, W)
+        var_f = e_ff - mu_f * mu_f
+        cov = e_sf.view(3, kk, H, W) - mu_s.view(3, kk, H, W) * mu_f
+        r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
+        r = r.masked_fill_(~ms.view(3, kk, H, W), 0.0)
+        out.append(r.amax(dim=0))
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def qp(a: Tensor, b: Tensor, f: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> Tensor:
