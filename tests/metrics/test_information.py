@@ -9,9 +9,11 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
+from unifuse import metrics as M
 from unifuse.metrics.functional import cddfuse as fc
 from unifuse.metrics.functional import feature as ff
 from unifuse.metrics.functional import information as fi
+from unifuse.metrics.functional import structural as fs
 
 RNG = np.random.default_rng(2)
 
@@ -113,4 +115,9 @@ def test_cddfuse_only_metrics():
 
     big = [torch.from_numpy(RNG.integers(0, 256, (1, 40, 40)).astype(np.float64)) for _ in range(3)]
     ref = sum(structural_similarity(big[2][0].numpy(), s[0].numpy(), data_range=2.0) for s in big[:2])
-    assert fc.ssim_cddfuse(*big).item() == pytest.approx(ref, rel=1e-10)
+    assert fs.ssim_cddfuse(*big, float32=False).item() == pytest.approx(ref, rel=1e-10)
+    # the registered metric is the float32 computation CDDFuse ran (skimage on float32 images)
+    ref32 = sum(structural_similarity(big[2][0].numpy().astype(np.float32), s[0].numpy().astype(np.float32),
+                                      data_range=2.0) for s in big[:2])
+    assert fc.ssim_cddfuse(*big).item() == pytest.approx(ref32, rel=1e-6)
+    assert torch.equal(M.create("ssim_cddfuse")(*big), M.create("ssim", convention="cddfuse")(*big))

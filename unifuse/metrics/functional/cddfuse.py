@@ -4,7 +4,7 @@ Cores take float64 tensors ``a, b, f`` of shape ``(N, H, W)`` holding 0..255 val
 source/source/fused order used everywhere in :mod:`unifuse.metrics` (CDDFuse itself calls
 ``metric(F, ir, vi)``; all of these are symmetric in the sources) and return ``(N,)``.
 EN, SD, SF, AG, MI, MSE and PSNR of CDDFuse are the ``cddfuse`` conventions of the cores in
-:mod:`.information` and :mod:`.feature`.
+:mod:`.information` and :mod:`.feature`; SSIM is :func:`.structural.ssim_cddfuse`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from . import matlab as ml
+from . import structural as _structural
 
 Tensor = torch.Tensor
 
@@ -81,31 +82,12 @@ def viff(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     return _vifp(a, f) + _vifp(b, f)
 
 
-def _ssim_skimage(x: Tensor, y: Tensor, data_range: float = 2.0, win: int = 7) -> Tensor:
-    """``skimage.metrics.structural_similarity`` defaults: uniform ``win x win`` window
-    ('reflect' = symmetric padding), sample covariance, K1 = 0.01, K2 = 0.03, mean of the map
-    with ``(win-1)/2`` border pixels cropped."""
-    box = torch.full((win,), 1.0 / win, dtype=x.dtype, device=x.device)
-    filt = lambda t: ml.separable_filter2(t, box, box, shape="same", padding="symmetric")  # noqa: E731
-    npix = win * win
-    cov_norm = npix / (npix - 1.0)
-    ux, uy = filt(x), filt(y)
-    uxx, uyy, uxy = filt(x * x), filt(y * y), filt(x * y)
-    vx = cov_norm * (uxx - ux * ux)
-    vy = cov_norm * (uyy - uy * uy)
-    vxy = cov_norm * (uxy - ux * uy)
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    p = (win - 1) // 2
-    return s[..., p:-p, p:-p].mean(dim=(-2, -1))
-
-
 def ssim_cddfuse(a: Tensor, b: Tensor, f: Tensor, data_range: float = 2.0) -> Tensor:
-    """SSIM as reported by CDDFuse: ``SSIM(F,A) + SSIM(F,B)`` with skimage's defaults and
-    ``data_range = 2`` (what skimage < 0.20 inferred for float input; C1 = (0.01*2)^2 on
-    0..255 data). Range [-2, 2], higher is better. Not VIFB's ``Ssim``."""
-    return _ssim_skimage(f, a, data_range) + _ssim_skimage(f, b, data_range)
+    """SSIM as reported by CDDFuse: ``SSIM(F,A) + SSIM(F,B)`` with skimage's defaults,
+    ``data_range = 2`` and CDDFuse's float32 arithmetic. One implementation for both the
+    ``ssim_cddfuse`` metric and ``ssim`` with ``convention='cddfuse'``:
+    :func:`unifuse.metrics.functional.structural.ssim_cddfuse` (``float32=True``)."""
+    return _structural.ssim_cddfuse(a, b, f, data_range=data_range, float32=True)
 
 
 __all__ = ["correlation_coefficient", "scd", "viff", "ssim_cddfuse"]

@@ -129,9 +129,11 @@ def pad(x: Tensor, top: int, bottom: int, left: int, right: int, padding: str = 
     return y.squeeze(-3)
 
 
-#: elements per band of output rows in the banded CPU filters (the band and its inputs
-#: stay in the L2 cache while all taps are accumulated)
-BAND_ELEMENTS = 1 << 16
+#: elements per band of output rows in the banded CPU filters: the band and its inputs stay
+#: in the L2 cache while all taps accumulate, and each operation stays below torch's
+#: parallel grain size (32768), so it runs on one thread: on a shared, loaded 2-core machine
+#: intra-op threading of such small operations costs far more than it gains
+BAND_ELEMENTS = 30000
 
 
 def _taps(h: Tensor):

@@ -149,6 +149,9 @@ def _median_of_squares(x: Tensor) -> Tensor:
 #: images) stay below about this many complex elements (~256 MB)
 MAX_CHUNK_ELEMENTS = 16 * 2**20
 
+#: elements of the (N, nscale, rows, cols) responses processed per band of rows on the CPU
+PC_BAND_ELEMENTS = 1 << 17
+
 
 def _unique_images(x: Tensor):
     """Indices of the distinct images of ``(N, H, W)`` and, for every image, the position of
@@ -196,47 +199,51 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     zeros = torch.zeros_like(x)
     total_energy, total_sum_an = zeros.clone(), zeros.clone()
     covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
+    # rows per band of the per-pixel work (the responses of a band stay in cache)
+    step = rows if x.device.type != "cpu" else max(1, PC_BAND_ELEMENTS // (n * cfg.nscale * cols))
     for o in range(cfg.norient):
         angl = o * math.pi / cfg.norient
+        cos_a, sin_a = math.cos(angl), math.sin(angl)
         # the filters are real: multiply the (re, im) pairs instead of promoting to complex
         eo = torch.fft.ifft2(torch.view_as_complex(imagefft * bank.filters[o][None, ..., None]))  # (N, S, rows, cols)
-        # planar even / odd responses (one de-interleaving copy; every later pass is contiguous)
-        e_re, o_im = torch.view_as_real(eo).movedim(-1, 0).contiguous()
-        del eo
-        an = torch.sqrt(e_re * e_re + o_im * o_im)  # amplitude per scale
-        sum_an = an.sum(dim=1)
-        max_an = an.amax(dim=1)
-        sum_e = e_re.sum(dim=1)
-        sum_o = o_im.sum(dim=1)
-        x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o) + eps
-        mean_e = sum_e / x_energy
-        mean_o = sum_o / x_energy
-        # sum_s (E MeanE + O MeanO - |E MeanO - O MeanE|); the first two terms sum over s to
-        # sumE MeanE + sumO MeanO
-        e_re.mul_(mean_o[:, None]).sub_(o_im.mul_(mean_e[:, None]))
-        cross = e_re.abs_().sum(dim=1)
-        energy = sum_e * mean_e + sum_o * mean_o - cross
-        # noise threshold from the median squared response at the smallest scale
-        median_e2n = _median_of_squares(an[:, 0].reshape(n, -1))
+        # noise threshold from the median squared amplitude at the smallest scale
+        median_e2n = _median_of_squares(eo[:, 0].abs().reshape(n, -1))
         mean_e2n = -median_e2n / math.log(0.5)
         noise_power = mean_e2n / bank.em_n[o]
         est_noise_energy2 = 2 * noise_power * bank.sum_an2[o] + 4 * noise_power * bank.sum_aiaj[o]
         tau = torch.sqrt(est_noise_energy2 / 2)
         est_noise_energy = tau * math.sqrt(math.pi / 2)
         est_noise_sigma = torch.sqrt((2 - math.pi / 2) * tau**2)
-        t = (est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale
-        energy = torch.clamp_min(energy - t.view(-1, 1, 1), 0.0)
-        width = sum_an / (max_an + eps) / cfg.nscale
-        weight = 1.0 / (1.0 + torch.exp((cfg.cut_off - width) * cfg.g))
-        weighted = weight * energy
-        total_sum_an += sum_an
-        total_energy += weighted
-        pc_o = weighted / sum_an
-        covx = pc_o * math.cos(angl)
-        covy = pc_o * math.sin(angl)
-        covx2 += covx * covx
-        covy2 += covy * covy
-        covxy += covx * covy
+        t = ((est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale).view(-1, 1, 1)
+        er = torch.view_as_real(eo)
+        for r0 in range(0, rows, step):
+            r1 = min(r0 + step, rows)
+            # planar even / odd responses of the band, (N, S, r, cols) each
+            e_re, o_im = er[:, :, r0:r1].movedim(-1, 0).contiguous()
+            an = torch.hypot(e_re, o_im)  # amplitude per scale
+            sum_an = an.sum(dim=1)
+            max_an = an.amax(dim=1)
+            sum_e = e_re.sum(dim=1)
+            sum_o = o_im.sum(dim=1)
+            x_energy = torch.hypot(sum_e, sum_o).add_(eps)
+            mean_e = sum_e / x_energy
+            mean_o = sum_o / x_energy
+            # sum_s (E MeanE + O MeanO - |E MeanO - O MeanE|); the first two terms sum over
+            # s to sumE MeanE + sumO MeanO
+            cross = e_re.mul_(mean_o[:, None]).sub_(o_im.mul_(mean_e[:, None])).abs_().sum(dim=1)
+            energy = sum_e.mul_(mean_e).add_(sum_o.mul_(mean_o)).sub_(cross).sub_(t).clamp_min_(0.0)
+            width = sum_an / (max_an + eps) / cfg.nscale
+            weight = 1.0 / (1.0 + torch.exp((cfg.cut_off - width) * cfg.g))
+            weighted = weight * energy
+            total_sum_an[:, r0:r1] += sum_an
+            total_energy[:, r0:r1] += weighted
+            pc_o = weighted / sum_an
+            covx = pc_o * cos_a
+            covy = pc_o * sin_a
+            covx2[:, r0:r1] += covx * covx
+            covy2[:, r0:r1] += covy * covy
+            covxy[:, r0:r1] += covx * covy
+        del eo, er
     pc = total_energy / (total_sum_an + eps)
     covx2 = covx2 / (cfg.norient / 2)
     covy2 = covy2 / (cfg.norient / 2)

@@ -36,6 +36,8 @@ __all__ = [
     "gaussian_1d",
     "LocalMoments",
     "local_moments",
+    "PairMoments",
+    "pair_moments",
     "ssim_index_map",
     "ssim_vifb",
     "ssim_cddfuse",
@@ -89,6 +91,41 @@ def local_moments(x: Tensor, y: Tensor, g: Tensor, shape: str = "valid") -> Loca
     return LocalMoments(mx, my, exx - mx * mx, eyy - my * my, exy - mx * my)
 
 
+class PairMoments(NamedTuple):
+    """Windowed moments of several images and of chosen pairs of them: ``mu[i]``,
+    ``var[i]`` (``E[x^2] - mu^2``) and ``cov[(i, j)]`` (``E[x_i x_j] - mu_i mu_j``), all
+    ``(N, h, w)``."""
+
+    mu: Tuple[Tensor, ...]
+    var: Tuple[Tensor, ...]
+    cov: dict
+
+    def pair(self, i: int, j: int) -> LocalMoments:
+        """The :class:`LocalMoments` of the pair ``(x_i, x_j)``."""
+        return LocalMoments(self.mu[i], self.mu[j], self.var[i], self.var[j], self.cov[(i, j)])
+
+
+def pair_moments(images, pairs, g: Tensor, shape: str = "valid", flat=None) -> PairMoments:
+    """Moments of every image in ``images`` (a sequence of ``(N, H, W)``) and the covariance
+    of every pair ``(i, j)`` in ``pairs``, filtering each distinct image, square and product
+    **once** (one separable-filter call over the whole stack). Values are bit-identical to
+    :func:`local_moments` of the corresponding pairs.
+
+    ``flat``: optional per-image ``'valid'`` flat-window masks; where set, the variance and
+    every covariance involving that image are set to exactly 0 (the ``stable`` variants)."""
+    k, n = len(images), images[0].shape[0]
+    stack = torch.cat([*images, *(x * x for x in images), *(images[i] * images[j] for i, j in pairs)])
+    m = separable_filter2(stack, g, g, shape=shape).split(n)
+    mu = m[:k]
+    var = [m[k + i] - mu[i] * mu[i] for i in range(k)]
+    cov = {(i, j): m[2 * k + p] - mu[i] * mu[j] for p, (i, j) in enumerate(pairs)}
+    if flat is not None:
+        zero = torch.zeros((), dtype=stack.dtype, device=stack.device)
+        var = [torch.where(flat[i], zero, v) for i, v in enumerate(var)]
+        cov = {(i, j): torch.where(flat[i] | flat[j], zero, c) for (i, j), c in cov.items()}
+    return PairMoments(tuple(mu), tuple(var), cov)
+
+
 def ssim_index_map(m: LocalMoments, c1: float, c2: float) -> Tensor:
     """Wang's SSIM map from local moments (the ``C1 > 0 & C2 > 0`` branch)."""
     mu12 = m.mu_x * m.mu_y
@@ -97,13 +134,23 @@ def ssim_index_map(m: LocalMoments, c1: float, c2: float) -> Tensor:
     )
 
 
+def _box_count(t: Tensor, kh: int, kw: int) -> Tensor:
+    """Sums of the integer map ``t`` ``(N, H, W)`` over every valid ``kh x kw`` window
+    (exact: integer summed-area table)."""
+    c = F.pad(t, (1, 0, 1, 0)).cumsum(-1).cumsum(-2)
+    return c[..., kh:, kw:] - c[..., :-kh, kw:] - c[..., kh:, :-kw] + c[..., :-kh, :-kw]
+
+
 def flat_window_mask(x: Tensor, k: int) -> Tensor:
     """``True`` where the ``k x k`` window (``'valid'`` positions) of ``x`` is exactly
-    constant. ``(N, H, W) -> (N, H-k+1, W-k+1)`` bool; exact (max == min)."""
-    x4 = x.unsqueeze(1)
-    hi = F.max_pool2d(x4, k, stride=1)
-    lo = -F.max_pool2d(-x4, k, stride=1)
-    return (hi == lo).squeeze(1)
+    constant. ``(N, H, W) -> (N, H-k+1, W-k+1)`` bool; exact (a window is constant iff no
+    horizontal or vertical neighbour pair inside it differs; the pairs are counted with an
+    integer summed-area table, several times faster than a k x k max/min pool)."""
+    if k == 1:
+        return torch.ones_like(x, dtype=torch.bool)
+    dh = (x[..., :, 1:] != x[..., :, :-1]).to(torch.int32)
+    dv = (x[..., 1:, :] != x[..., :-1, :]).to(torch.int32)
+    return (_box_count(dh, k, k - 1) == 0) & (_box_count(dv, k - 1, k) == 0)
 
 
 # --------------------------------------------------------------------------- SSIM (VIFB)
@@ -120,9 +167,10 @@ def ssim_vifb(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     n = a.shape[0]
     g = gaussian_1d(11, 1.5, device=a.device)
     c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2
-    m = local_moments(torch.cat([a, b]), torch.cat([f, f]), g)
-    s = ssim_index_map(m, c1, c2).mean(dim=(-2, -1))
-    return s[:n] + s[n:]
+    m = pair_moments([a, b, f], [(0, 2), (1, 2)], g)
+    s_af = ssim_index_map(m.pair(0, 2), c1, c2).mean(dim=(-2, -1))
+    s_bf = ssim_index_map(m.pair(1, 2), c1, c2).mean(dim=(-2, -1))
+    return s_af + s_bf
 
 
 # --------------------------------------------------------------------------- SSIM (CDDFuse)
@@ -211,6 +259,13 @@ def _nanmean_keep_inf(q: Tensor) -> Tensor:
     return tot / cnt.to(q.dtype)
 
 
+def _yang_moments(images, pairs, stable: bool) -> PairMoments:
+    """:func:`pair_moments` with ``ssim_yang``'s 7x7 Gaussian (flat windows zeroed if ``stable``)."""
+    g = gaussian_1d(7, 1.5, device=images[0].device)
+    flat = [flat_window_mask(x, 7) for x in images] if stable else None
+    return pair_moments(images, pairs, g, flat=flat)
+
+
 def qc(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
     """MEFB ``metricsQc`` core (Cvejic et al.): ``s = sigma_aF / (sigma_aF + sigma_bF)``,
     ``Q = s * ssim(a, F) + (1 - s) * ssim(b, F)``, 0 where ``s < 0``, 1 where ``s > 1``, mean
@@ -219,10 +274,10 @@ def qc(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
     ``(N, H, W)`` 0..255 -> ``(N,)``.
     """
     a, b, f = _check(a, b, f)
-    n = a.shape[0]
-    s_map, m = ssim_yang(torch.cat([a, b]), torch.cat([f, f]), stable=stable)
-    s1, s2 = s_map[:n], s_map[n:]
-    c1f, c2f = m.cov_xy[:n], m.cov_xy[n:]
+    m = _yang_moments([a, b, f], [(0, 2), (1, 2)], stable)
+    s1 = ssim_index_map(m.pair(0, 2), _YANG_C, _YANG_C)
+    s2 = ssim_index_map(m.pair(1, 2), _YANG_C, _YANG_C)
+    c1f, c2f = m.cov[(0, 2)], m.cov[(1, 2)]
     s = c1f / (c1f + c2f)
     q = s * s1 + (1.0 - s) * s2
     q = torch.where(s < 0, torch.zeros_like(q), q)
@@ -241,10 +296,11 @@ def qy(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
     Ill-conditioned on flat windows like :func:`qc`. ``(N, H, W)`` 0..255 -> ``(N,)``.
     """
     a, b, f = _check(a, b, f)
-    n = a.shape[0]
-    s_map, m = ssim_yang(torch.cat([a, a, b]), torch.cat([b, f, f]), stable=stable)
-    s_ab, s_af, s_bf = s_map.split(n)
-    var_a, var_b = m.var_x[:n], m.var_y[:n]
+    m = _yang_moments([a, b, f], [(0, 1), (0, 2), (1, 2)], stable)
+    s_ab = ssim_index_map(m.pair(0, 1), _YANG_C, _YANG_C)
+    s_af = ssim_index_map(m.pair(0, 2), _YANG_C, _YANG_C)
+    s_bf = ssim_index_map(m.pair(1, 2), _YANG_C, _YANG_C)
+    var_a, var_b = m.var[0], m.var[1]
     lam = var_a / (var_a + var_b)
     binm = (s_ab >= 0.75).to(a.dtype)
     q1 = (lam * s_af + (1.0 - lam) * s_bf) * binm
@@ -277,13 +333,13 @@ def qw(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     ea, eb, ef = e.split(n)
     g = gaussian_1d(11, 1.5, device=a.device)
     c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2
-    m = local_moments(torch.cat([ea, ef, ef]), torch.cat([eb, ea, eb]), g)
-    var_a, var_b = m.var_x[:n], m.var_y[:n]
+    m = pair_moments([ea, eb, ef], [(0, 1), (2, 0), (2, 1)], g)
+    var_a, var_b = m.var[0], m.var[1]
     fix = (var_a + var_b == 0).to(a.dtype) * 0.5
     var_a, var_b = var_a + fix, var_b + fix
     lam = var_a / (var_a + var_b)
-    s = ssim_index_map(m, c1, c2)
-    s_fa, s_fb = s[n : 2 * n], s[2 * n :]
+    s_fa = ssim_index_map(m.pair(2, 0), c1, c2)
+    s_fb = ssim_index_map(m.pair(2, 1), c1, c2)
     cw_raw = torch.maximum(var_a, var_b)
     cw = cw_raw / cw_raw.sum(dim=(-2, -1), keepdim=True)
     return (cw * (lam * s_fa + (1.0 - lam) * s_fb)).sum(dim=(-2, -1))
