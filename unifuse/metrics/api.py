@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError, ImageReadError, InputMismatchError
 from .base import MODES, Metric, check_triple
 from .functional.matlab import round_half_away
+from .functional.shared import shared_cache
 from .registry import create, default_metrics
 
 Tensor = torch.Tensor
@@ -163,7 +164,10 @@ def evaluate_batch(
         raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     a, b, fused = check_triple(a, b, fused)
     ms = resolve_metrics(metrics)
-    return {_metric_key(m, ms): m(a, b, fused, mode=mode) for m in ms}
+    # intermediates common to several metrics (gray/channel views, normalised images, joint
+    # histograms, local moments, VIF pyramids) are computed once for the whole call
+    with shared_cache():
+        return {_metric_key(m, ms): m(a, b, fused, mode=mode) for m in ms}
 
 
 def evaluate(

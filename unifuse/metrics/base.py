@@ -31,6 +31,7 @@ import torch
 
 from ..errors import ConfigError, InputMismatchError
 from .functional import matlab as ml
+from .functional.shared import memo
 
 Tensor = torch.Tensor
 
@@ -142,23 +143,27 @@ def apply_wrapper(core: Callable[[Tensor, Tensor, Tensor], Tensor], a: Tensor, b
         raise ConfigError(f"unknown wrapper {wrapper!r}; use one of {', '.join(WRAPPERS)}")
     if mode != "native" or wrapper == "gray":
         gmode = mode if mode != "native" else "gray"
-        return core(to_gray(a, gmode), to_gray(b, gmode), to_gray(f, gmode))
+        return core(_gray(a, gmode), _gray(b, gmode), _gray(f, gmode))
     ca, cb, cf = a.shape[1], b.shape[1], f.shape[1]
     if cf == 3 and ca == 1 and cb == 1 and wrapper == "mefb":
-        f = f[:, :1]  # MEFB: RGB fused with two gray sources -> its R channel
-        cf = 1
+        # MEFB: RGB fused with two gray sources -> its R channel
+        return core(_gray(a), _gray(b), memo("channel", (f,), 0, lambda: f[:, 0]))
     if cf == 1:
-        return core(to_gray(a), to_gray(b), f[:, 0])
+        return core(_gray(a), _gray(b), f[:, 0])
     # RGB fused: gray sources are reused for every channel
-    a = a.expand(-1, 3, -1, -1)
-    b = b.expand(-1, 3, -1, -1)
     n, c, h, w = f.shape
     if wrapper == "side_by_side":
-        side = lambda t: t.permute(0, 2, 1, 3).reshape(n, h, c * w)  # noqa: E731  (R|G|B)
+        side = lambda t: memo(  # noqa: E731  (R|G|B)
+            "side_by_side", (t,), None, lambda: t.expand(-1, 3, -1, -1).permute(0, 2, 1, 3).reshape(n, h, c * w))
         return core(side(a), side(b), side(f))
     # one core call over N*3 images, then the channel mean
-    flat = lambda t: t.reshape(n * c, h, w)  # noqa: E731
+    flat = lambda t: memo("channels", (t,), None, lambda: t.expand(-1, 3, -1, -1).reshape(n * c, h, w))  # noqa: E731
     return core(flat(a), flat(b), flat(f)).reshape(n, c).mean(dim=1)
+
+
+def _gray(x: Tensor, mode: str = "gray") -> Tensor:
+    """:func:`to_gray`, computed once per input and mode inside a shared-cache scope."""
+    return memo("to_gray", (x,), mode, lambda: to_gray(x, mode))
 
 
 # --------------------------------------------------------------------------- metric object

@@ -13,6 +13,7 @@ import torch
 
 from . import matlab as ml
 from . import structural as _structural
+from .vif import vif_pyramid
 
 Tensor = torch.Tensor
 
@@ -34,27 +35,12 @@ def scd(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     return _pearson(a, f - b) + _pearson(b, f - a)
 
 
-def _vifp(ref: Tensor, dist: Tensor, sigma_nsq: float = 2.0) -> Tensor:
-    """Sheikh's multi-scale pixel VIF (``vifp_mscale``) of ``dist`` w.r.t. ``ref``: ``(N,)``.
-
-    4 scales with Gaussian windows ``N_s = 2^(5-s)+1``, ``sigma = N_s/5`` ('valid' filtering,
-    decimation by 2 for s > 1); ``sum_s num / sum_s den``; NaN -> 1 (as CDDFuse).
-    """
-    num = torch.zeros(ref.shape[0], dtype=torch.float64, device=ref.device)
-    den = torch.zeros_like(num)
-    for scale in range(1, 5):
-        n = 2 ** (4 - scale + 1) + 1
-        win = ml.fspecial_gaussian(n, n / 5.0, dtype=ref.dtype, device=ref.device)
-        g1 = win[:, n // 2] / win[:, n // 2].sum()  # 1-D factor of the separable Gaussian
-        filt = lambda x: ml.separable_filter2(x, g1, g1, shape="valid")  # noqa: E731
-        if scale > 1:
-            ref, dist = filt(torch.cat([ref, dist]))[..., ::2, ::2].split(ref.shape[0])
-        n_img = ref.shape[0]
-        mu1, mu2, e11, e22, e12 = filt(torch.cat([ref, dist, ref * ref, dist * dist, ref * dist])).split(n_img)
-        mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-        s1 = e11 - mu1_sq
-        s2 = e22 - mu2_sq
-        s12 = e12 - mu1_mu2
+def _vifp_from_stats(stats, which: slice, sigma_nsq: float = 2.0) -> Tensor:
+    """Sheikh's ``vifp_mscale`` from the pyramid statistics of :func:`.vif.vif_pyramid`
+    (``which`` selects the source rows): ``sum_s num / sum_s den``; NaN -> 1 (as CDDFuse)."""
+    num = den = None
+    for var_s, var_f, cov in stats:
+        s1, s2, s12 = var_s[which], var_f, cov[which]
         s1 = s1.clamp(min=0.0)
         s2 = s2.clamp(min=0.0)
         g = s12 / (s1 + 1e-10)
@@ -70,16 +56,29 @@ def _vifp(ref: Tensor, dist: Tensor, sigma_nsq: float = 2.0) -> Tensor:
         sv = torch.where(neg, s2, sv)
         g = torch.where(neg, torch.zeros_like(g), g)
         sv = sv.clamp(min=1e-10)
-        num = num + torch.log10(1.0 + g * g * s1 / (sv + sigma_nsq)).sum(dim=(-2, -1))
-        den = den + torch.log10(1.0 + s1 / sigma_nsq).sum(dim=(-2, -1))
+        n_s = torch.log10(1.0 + g * g * s1 / (sv + sigma_nsq)).sum(dim=(-2, -1))
+        d_s = torch.log10(1.0 + s1 / sigma_nsq).sum(dim=(-2, -1))
+        num = n_s if num is None else num + n_s
+        den = d_s if den is None else den + d_s
     v = num / den
     return torch.where(torch.isnan(v), torch.ones_like(v), v)
 
 
+def _vifp(ref: Tensor, dist: Tensor, sigma_nsq: float = 2.0) -> Tensor:
+    """Sheikh's multi-scale pixel VIF (``vifp_mscale``) of ``dist`` w.r.t. ``ref``: ``(N,)``.
+
+    4 scales with Gaussian windows ``N_s = 2^(5-s)+1``, ``sigma = N_s/5`` ('valid' filtering,
+    decimation by 2 for s > 1); ``sum_s num / sum_s den``; NaN -> 1 (as CDDFuse)."""
+    return _vifp_from_stats(vif_pyramid(ref, ref, dist), slice(0, ref.shape[0]), sigma_nsq)
+
+
 def viff(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     """VIFF as reported by CDDFuse: ``VIFp(A,F) + VIFp(B,F)`` (Sheikh's pixel VIF, ``sigma_n^2 = 2``,
-    a **sum** over the sources). Not MEFB's VIF (Han et al.). Higher is better."""
-    return _vifp(a, f) + _vifp(b, f)
+    a **sum** over the sources). Not MEFB's VIF (Han et al.). Higher is better. The pyramid
+    statistics are those of MEFB's VIF (:func:`.vif.vif_pyramid`, shared with it)."""
+    n = a.shape[0]
+    stats = vif_pyramid(a, b, f)
+    return _vifp_from_stats(stats, slice(0, n)) + _vifp_from_stats(stats, slice(n, 2 * n))
 
 
 def ssim_cddfuse(a: Tensor, b: Tensor, f: Tensor, data_range: float = 2.0) -> Tensor:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import matlab as ml
+from .shared import memo
 
 Tensor = torch.Tensor
 
@@ -22,9 +23,19 @@ _LOG2_256 = 8.0
 
 
 def _pdf(x: Tensor) -> Tensor:
-    """``(N,H,W)`` integer image -> ``(N, 256)`` normalised histogram."""
-    h = ml.histc256(x)
-    return h / float(x.shape[-1] * x.shape[-2])
+    """``(N,H,W)`` integer image -> ``(N, 256)`` normalised histogram (shared between
+    metrics inside :func:`.shared.shared_cache`)."""
+    return memo("pdf256", (x,), None, lambda: ml.histc256(x) / float(x.shape[-1] * x.shape[-2]))
+
+
+def _norm1(x: Tensor) -> Tensor:
+    """``normalize1(x)`` (= VIFB Mutinf's ``int16(255 * minmax(x))`` binning), shared."""
+    return memo("normalize1", (x,), None, lambda: ml.normalize1(x))
+
+
+def _joint(x: Tensor, y: Tensor) -> Tensor:
+    """``joint_hist256(x, y)`` counts, shared."""
+    return memo("joint_hist256", (x, y), None, lambda: ml.joint_hist256(x, y))
 
 
 # --------------------------------------------------------------------------- EN / CE
@@ -71,10 +82,10 @@ def mutual_information(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     ``H(X) + H(F) - H(X,F)`` of the 256x256 joint histogram. Equals CDDFuse's MI
     (``sklearn.metrics.mutual_info_score``) on the same integer images. Higher is better.
     """
-    fq = _vifb_quantise(f)
+    fq = _norm1(f)  # = _vifb_quantise(f)
     out = torch.zeros(f.shape[0], dtype=torch.float64, device=f.device)
     for x in (a, b):
-        hx, hf, hxf = _mi_from_joint(ml.joint_hist256(_vifb_quantise(x), fq), log=torch.log)
+        hx, hf, hxf = _mi_from_joint(_joint(_norm1(x), fq), log=torch.log)
         out = out + (hx + hf - hxf)
     return out
 
@@ -85,10 +96,10 @@ def nmi(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     Images go through ``normalize1``; log2 entropies of the 256x256 joint histogram.
     Range [0, 2], higher is better.
     """
-    fn = ml.normalize1(f)
+    fn = _norm1(f)
     out = torch.zeros(f.shape[0], dtype=torch.float64, device=f.device)
     for x in (a, b):
-        hx, hf, hxf = _mi_from_joint(ml.joint_hist256(ml.normalize1(x), fn))
+        hx, hf, hxf = _mi_from_joint(_joint(_norm1(x), fn))
         out = out + (hx + hf - hxf) / (hx + hf)
     return 2.0 * out
 
@@ -104,10 +115,10 @@ def tsallis_entropy(a: Tensor, b: Tensor, f: Tensor, q: float = 1.85, variant: s
     """
     if variant not in ("benchmark", "corrected"):
         raise ValueError(f"unknown TE variant {variant!r}")
-    fn = ml.normalize1(f)
+    fn = _norm1(f)
     out = torch.zeros(f.shape[0], dtype=torch.float64, device=f.device)
     for x in (a, b):
-        h = ml.joint_hist256(ml.normalize1(x), fn)
+        h = _joint(_norm1(x), fn)
         h = h / h.sum(dim=(-2, -1), keepdim=True)
         px = h.sum(-1)  # marginal of X (index i)
         pf = h.sum(-2)  # marginal of F (index j)
@@ -129,10 +140,10 @@ def qncie(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     NCC matrix of (A, B, F) with unit diagonal and eigenvalues ``r``;
     ``H_R = -sum (r/3) log2(r/3) / log2(256)``. Range [0, 1], higher is better.
     """
-    an, bn, fn = ml.normalize1(a), ml.normalize1(b), ml.normalize1(f)
+    an, bn, fn = _norm1(a), _norm1(b), _norm1(f)
 
     def ncc(x, y):
-        hx, hy, hxy = _mi_from_joint(ml.joint_hist256(x, y))
+        hx, hy, hxy = _mi_from_joint(_joint(x, y))
         return (hx + hy - hxy) / _LOG2_256
 
     n_ab, n_af, n_bf = ncc(an, bn), ncc(an, fn), ncc(bn, fn)

@@ -404,9 +404,8 @@ def histc256(x: Tensor) -> Tensor:
     (float64). Values are taken as ``floor`` and clamped to [0, 255]."""
     n = x.shape[0]
     idx = x.reshape(n, -1).floor().clamp(0, 255).long()
-    out = torch.zeros(n, 256, dtype=torch.float64, device=x.device)
-    out.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
-    return out
+    idx += torch.arange(n, device=x.device)[:, None] * 256
+    return torch.bincount(idx.reshape(-1), minlength=n * 256).reshape(n, 256).to(torch.float64)
 
 
 def joint_hist256(x: Tensor, y: Tensor) -> Tensor:
@@ -415,10 +414,8 @@ def joint_hist256(x: Tensor, y: Tensor) -> Tensor:
     n = x.shape[0]
     ix = x.reshape(n, -1).floor().clamp(0, 255).long()
     iy = y.reshape(n, -1).floor().clamp(0, 255).long()
-    flat = ix * 256 + iy
-    out = torch.zeros(n, 256 * 256, dtype=torch.float64, device=x.device)
-    out.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float64))
-    return out.reshape(n, 256, 256)
+    flat = ix * 256 + iy + torch.arange(n, device=x.device)[:, None] * 65536
+    return torch.bincount(flat.reshape(-1), minlength=n * 65536).reshape(n, 256, 256).to(torch.float64)
 
 
 def entropy_from_pdf(p: Tensor, dim=-1, log=torch.log2) -> Tensor:

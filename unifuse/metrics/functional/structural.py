@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .matlab import filter2, separable_filter2
+from .shared import memo
 
 Tensor = torch.Tensor
 
@@ -259,11 +260,17 @@ def _nanmean_keep_inf(q: Tensor) -> Tensor:
     return tot / cnt.to(q.dtype)
 
 
-def _yang_moments(images, pairs, stable: bool) -> PairMoments:
-    """:func:`pair_moments` with ``ssim_yang``'s 7x7 Gaussian (flat windows zeroed if ``stable``)."""
-    g = gaussian_1d(7, 1.5, device=images[0].device)
-    flat = [flat_window_mask(x, 7) for x in images] if stable else None
-    return pair_moments(images, pairs, g, flat=flat)
+def _yang_moments(a: Tensor, b: Tensor, f: Tensor, stable: bool) -> PairMoments:
+    """:func:`pair_moments` of ``(a, b, f)`` and the pairs ``(a, b), (a, f), (b, f)`` with
+    ``ssim_yang``'s 7x7 Gaussian (flat windows zeroed if ``stable``); Qc and Qy share it
+    inside :func:`.shared.shared_cache`."""
+
+    def compute():
+        g = gaussian_1d(7, 1.5, device=a.device)
+        flat = [flat_window_mask(x, 7) for x in (a, b, f)] if stable else None
+        return pair_moments([a, b, f], [(0, 1), (0, 2), (1, 2)], g, flat=flat)
+
+    return memo("yang_moments", (a, b, f), bool(stable), compute)
 
 
 def qc(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
@@ -274,7 +281,7 @@ def qc(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
     ``(N, H, W)`` 0..255 -> ``(N,)``.
     """
     a, b, f = _check(a, b, f)
-    m = _yang_moments([a, b, f], [(0, 2), (1, 2)], stable)
+    m = _yang_moments(a, b, f, stable)
     s1 = ssim_index_map(m.pair(0, 2), _YANG_C, _YANG_C)
     s2 = ssim_index_map(m.pair(1, 2), _YANG_C, _YANG_C)
     c1f, c2f = m.cov[(0, 2)], m.cov[(1, 2)]
@@ -296,7 +303,7 @@ def qy(a: Tensor, b: Tensor, f: Tensor, stable: bool = False) -> Tensor:
     Ill-conditioned on flat windows like :func:`qc`. ``(N, H, W)`` 0..255 -> ``(N,)``.
     """
     a, b, f = _check(a, b, f)
-    m = _yang_moments([a, b, f], [(0, 1), (0, 2), (1, 2)], stable)
+    m = _yang_moments(a, b, f, stable)
     s_ab = ssim_index_map(m.pair(0, 1), _YANG_C, _YANG_C)
     s_af = ssim_index_map(m.pair(0, 2), _YANG_C, _YANG_C)
     s_bf = ssim_index_map(m.pair(1, 2), _YANG_C, _YANG_C)

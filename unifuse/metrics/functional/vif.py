@@ -26,11 +26,12 @@ from __future__ import annotations
 import torch
 
 from .matlab import separable_filter2
+from .shared import memo
 from .structural import gaussian_1d
 
 Tensor = torch.Tensor
 
-__all__ = ["vif_han", "SCALE_WEIGHTS", "VISUAL_NOISE"]
+__all__ = ["vif_han", "vif_pyramid", "SCALE_WEIGHTS", "VISUAL_NOISE"]
 
 SCALE_WEIGHTS = (1.0 / 2.15, 0.0, 0.15 / 2.15, 1.0 / 2.15)
 VISUAL_NOISE = 0.005 * 255.0 * 255.0
@@ -60,6 +61,38 @@ def _vid_vind_g(sx: Tensor, sf: Tensor, sxf: Tensor, sigma_nsq: float):
     return vid, vind, g
 
 
+def vif_pyramid(a: Tensor, b: Tensor, f: Tensor):
+    """Local statistics of the 4-scale pyramid shared by Han's VIF and Sheikh's VIFp (CDDFuse
+    ``VIFF``): for scale s = 1..4 (Gaussian window ``2^(5-s)+1``, sigma ``size/5``; for
+    s > 1 the images are low-passed with that window, ``'valid'``, and decimated by 2) the
+    ``'valid'`` maps ``(var_src, var_f, cov_src_f)`` with ``src = [a; b]`` stacked along the
+    batch: shapes ``(2N, h, w)``, ``(N, h, w)``, ``(2N, h, w)`` (variances unclamped).
+    Computed once per triple inside :func:`.shared.shared_cache`."""
+
+    def compute():
+        n = a.shape[0]
+        x = torch.cat([a, b, f]).double()  # (3n, H, W): the three images travel together
+        out = []
+        for s in range(1, 5):
+            size = 2 ** (5 - s) + 1
+            g = gaussian_1d(size, size / 5.0, device=a.device)
+            if s > 1:
+                x = separable_filter2(x, g, g, shape="valid")[..., ::2, ::2]
+            xa, xb, xf = x.split(n)
+            src = torch.cat([xa, xb])
+            ff = torch.cat([xf, xf])
+            stack = torch.cat([src, xf, src * src, xf * xf, src * ff])
+            m = separable_filter2(stack, g, g, shape="valid")
+            mu_s, mu_f, e_ss, e_ff, e_sf = m.split([2 * n, n, 2 * n, n, 2 * n])
+            var_s = e_ss - mu_s * mu_s
+            var_f = e_ff - mu_f * mu_f
+            cov = e_sf - mu_s * mu_f.repeat(2, 1, 1)
+            out.append((var_s, var_f, cov))
+        return tuple(out)
+
+    return memo("vif_pyramid", (a, b, f), None, compute)
+
+
 def vif_han(a: Tensor, b: Tensor, f: Tensor, sigma_nsq: float = VISUAL_NOISE) -> Tensor:
     """Han's fusion VIF core (MEFB). ``(N, H, W)`` float64 0..255 -> ``(N,)``.
 
@@ -68,24 +101,9 @@ def vif_han(a: Tensor, b: Tensor, f: Tensor, sigma_nsq: float = VISUAL_NOISE) ->
     if not (a.shape == b.shape == f.shape) or a.ndim != 3:
         raise ValueError(f"expected three (N, H, W) tensors of equal shape, got {a.shape}, {b.shape}, {f.shape}")
     n = a.shape[0]
-    x = torch.cat([a, b, f]).double()  # (3n, H, W): the three images travel together
     total = torch.zeros(n, dtype=torch.float64, device=a.device)
-    for s in range(1, 5):
-        size = 2 ** (5 - s) + 1
-        g = gaussian_1d(size, size / 5.0, device=a.device)
-        if s > 1:
-            x = separable_filter2(x, g, g, shape="valid")[..., ::2, ::2]
-        xa, xb, xf = x.split(n)
-        src = torch.cat([xa, xb])
-        ff = torch.cat([xf, xf])
-        stack = torch.cat([src, xf, src * src, xf * xf, src * ff])
-        m = separable_filter2(stack, g, g, shape="valid")
-        mu_s, mu_f, e_ss, e_ff, e_sf = m.split([2 * n, n, 2 * n, n, 2 * n])
-        var_s = e_ss - mu_s * mu_s
-        var_f = (e_ff - mu_f * mu_f).repeat(2, 1, 1)
-        mu_ff = mu_f.repeat(2, 1, 1)
-        cov = e_sf - mu_s * mu_ff
-        vid, vind, gg = _vid_vind_g(var_s, var_f, cov, sigma_nsq)
+    for s, (var_s, var_f, cov) in enumerate(vif_pyramid(a, b, f), start=1):
+        vid, vind, gg = _vid_vind_g(var_s, var_f.repeat(2, 1, 1), cov, sigma_nsq)
         vid_a, vid_b = vid.split(n)
         vind_a, vind_b = vind.split(n)
         g_a, g_b = gg.split(n)

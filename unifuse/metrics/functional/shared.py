@@ -1,0 +1,66 @@
+"""Intermediates shared between metrics within one evaluation call.
+
+Many metrics derive the same quantities from the same images (``normalize1`` images and
+their joint histograms for MI/NMI/TE/Qncie, the 7x7 Gaussian moments of Qc and Qy, the
+VIF pyramid statistics of VIF and VIFF, the per-channel views of the RGB wrapper).
+:func:`shared_cache` opens a scope in which :func:`memo` computes each of them once::
+
+    with shared_cache():
+        for m in metrics:
+            m(a, b, f)
+
+Keys are an operation name, hashable parameters and the **identity** of the input tensors
+(the cache holds references to them, so an identity cannot be reused by another tensor
+while the scope is open). Outside a scope :func:`memo` simply calls the function, so the
+cores behave exactly as without caching. Cached results must be treated as read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any, Callable, Dict, Hashable, Iterator, Optional, Sequence
+
+import torch
+
+Tensor = torch.Tensor
+
+_CACHE: contextvars.ContextVar[Optional[Dict[Any, Any]]] = contextvars.ContextVar("unifuse_metric_cache", default=None)
+
+
+@contextlib.contextmanager
+def shared_cache() -> Iterator[Dict[Any, Any]]:
+    """Scope in which :func:`memo` results are kept (nested scopes reuse the outer one)."""
+    if _CACHE.get() is not None:
+        yield _CACHE.get()
+        return
+    store: Dict[Any, Any] = {}
+    token = _CACHE.set(store)
+    try:
+        yield store
+    finally:
+        _CACHE.reset(token)
+        store.clear()
+
+
+def memo(name: str, tensors: Sequence[Tensor], params: Hashable, fn: Callable[[], Any]) -> Any:
+    """``fn()`` computed once per (``name``, ``params``, identities of ``tensors``) inside a
+    :func:`shared_cache` scope; a plain call outside one."""
+    store = _CACHE.get()
+    if store is None:
+        return fn()
+    key = (name, params, tuple(id(t) for t in tensors))
+    hit = store.get(key)
+    if hit is not None:
+        return hit[1]
+    value = fn()
+    store[key] = (tuple(tensors), value)  # the references pin the identities
+    return value
+
+
+def caching() -> bool:
+    """Whether a :func:`shared_cache` scope is open."""
+    return _CACHE.get() is not None
+
+
+__all__ = ["shared_cache", "memo", "caching"]
