@@ -138,10 +138,7 @@ def _median_of_squares(x: Tensor) -> Tensor:
     lo = torch.kthvalue(x, k, dim=-1).values
     if L % 2:
         return lo * lo
-    # the (k+1)-th smallest: lo again if it is repeated, else the smallest value above lo
-    repeated = (x <= lo[:, None]).sum(dim=-1) > k
-    above = torch.where(x > lo[:, None], x, torch.full_like(x, float("inf"))).amin(dim=-1)
-    hi = torch.where(repeated, lo, above)
+    hi = torch.kthvalue(x, k + 1, dim=-1).values
     return (lo * lo + hi * hi) / 2
 
 
