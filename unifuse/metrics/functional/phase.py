@@ -130,16 +130,42 @@ def _filter_bank(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) 
     return _FilterBank(filters.contiguous(), em_n, sum_an2, sum_aiaj)
 
 
+def _kth_smallest(x: Tensor, ks) -> list:
+    """Exact ``k``-th smallest values (1-based ``k`` in ``ks``) of a 1-D tensor.
+
+    Large inputs: the ranks are bracketed with a strided subsample, only the values inside
+    the bracket are selected from (a few % of them), and the rank is shifted by the count
+    below the bracket; exact whenever the rank lands inside the bracket, and a full
+    ``kthvalue`` otherwise."""
+    L = x.numel()
+    if L < 1 << 15:
+        return [torch.kthvalue(x, k).values for k in ks]
+    step = max(1, L >> 14)
+    sub = x[::step]
+    m = sub.numel()
+    margin = 4 * math.isqrt(m) + 2
+    lo_v = torch.kthvalue(sub, max(1, min(ks) * m // L - margin)).values
+    hi_v = torch.kthvalue(sub, min(m, max(ks) * m // L + margin)).values
+    below = int((x < lo_v).sum())
+    cand = x[(x >= lo_v) & (x <= hi_v)]
+    return [torch.kthvalue(cand, k - below).values if 1 <= k - below <= cand.numel()
+            else torch.kthvalue(x, k).values for k in ks]
+
+
 def _median_of_squares(x: Tensor) -> Tensor:
     """MATLAB ``median(x(:).^2)`` per row of a nonnegative ``(N, L)`` tensor (mean of the two
-    middle squares when L is even), found by selection on ``x`` itself."""
+    middle squares when L is even), found by exact selection on ``x`` itself."""
     L = x.shape[-1]
     k = (L + 1) // 2
-    lo = torch.kthvalue(x, k, dim=-1).values
-    if L % 2:
-        return lo * lo
-    hi = torch.kthvalue(x, k + 1, dim=-1).values
-    return (lo * lo + hi * hi) / 2
+    out = []
+    for row in x:
+        if L % 2:
+            (lo,) = _kth_smallest(row, [k])
+            out.append(lo * lo)
+        else:
+            lo, hi = _kth_smallest(row, [k, k + 1])
+            out.append((lo * lo + hi * hi) / 2)
+    return torch.stack(out)
 
 
 #: images per chunk are limited so that one orientation's responses (N x nscale complex
