@@ -279,6 +279,7 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
 
 # --------------------------------------------------------------------------- Qp
 _QP_C = 1e-4
+_CORR_BAND_ELEMENTS = 30000
 _QP_THRESHOLD = 0.1
 
 
@@ -305,13 +306,21 @@ def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
         torch.mul(f, f, out=ff2)
         torch.mul(s.view(3, kk, H, W), f, out=sf.view(3, kk, H, W))
         m = separable_filter2(stack, g, g, shape="same")
-        mu_s, mu_f, e_ss, e_ff, e_sf = m.split([3 * kk, kk, 3 * kk, kk, 3 * kk])
-        var_s = (e_ss - mu_s * mu_s).view(3, kk, H, W)
-        var_f = e_ff - mu_f * mu_f
-        cov = e_sf.view(3, kk, H, W) - mu_s.view(3, kk, H, W) * mu_f
-        r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
-        r = r.masked_fill_(~ms.view(3, kk, H, W), 0.0)
-        out.append(r.amax(dim=0))
+        mu_s, mu_f, e_ss, e_ff, e_sf = (t.view(-1, kk, H, W) for t in m.split([3 * kk, kk, 3 * kk, kk, 3 * kk]))
+        msk = ms.view(3, kk, H, W)
+        best = fused.new_empty(kk, H, W)
+        # per-pixel correlation in bands of rows (cache-resident, one thread per operation)
+        rows = H if fused.device.type != "cpu" else max(1, _CORR_BAND_ELEMENTS // (3 * kk * W))
+        for r0 in range(0, H, rows):
+            b = slice(r0, min(r0 + rows, H))
+            mus, muf = mu_s[..., b, :], mu_f[..., b, :]
+            var_s = e_ss[..., b, :] - mus * mus
+            var_f = e_ff[..., b, :] - muf * muf
+            cov = e_sf[..., b, :] - mus * muf
+            r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
+            r = r.masked_fill_(~msk[..., b, :], 0.0)
+            torch.amax(r, dim=0, out=best[:, b])
+        out.append(best)
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
