@@ -1,6 +1,6 @@
 """Time the fusion-metric suite on one 630x460 RGB triple (VIFB carLight/GFF, native mode).
 
-    python benchmarks/bench_metrics.py [--threads 2] [--repeats 3] [--device cpu] [--all] [--out benchmarks/results/metrics.md]
+    python benchmarks/bench_metrics.py [--threads 1,2] [--repeats 3] [--device cpu] [--all] [--out benchmarks/results/metrics.md]
 
 Reports the median wall time per metric (after one warm-up call, which also fills caches
 such as FMI's binary-window table), for the whole default suite in one ``evaluate_batch``
@@ -75,55 +75,69 @@ def _load() -> float:
         return float("nan")
 
 
+def _run(M, a, b, f, threads: int, args):
+    """Per-metric times, suite time and CDDFuse-12 time with ``threads`` intra-op threads."""
+    torch.set_num_threads(threads)
+    load0 = _load()
+    times = {}
+    for name in M.list_metrics(default_only=not args.all):
+        m = M.create(name)
+        times[name] = timeit(lambda: m(a, b, f, mode=args.mode), args.repeats, args.device)
+        print(f"[{threads} thr] {name:14s} {times[name] * 1e3:9.1f} ms", file=sys.stderr)
+    suite = M.default_metrics()
+    total = timeit(lambda: M.evaluate_batch(f, a, b, metrics=suite, mode=args.mode), args.repeats, args.device)
+    print(f"[{threads} thr] {'SUITE':14s} {total * 1e3:9.1f} ms ({len(suite)} metrics)", file=sys.stderr)
+    # CDDFuse's twelve, on cv2-gray images as CDDFuse computes them
+    t_cdd = timeit(lambda: M.evaluate_batch(f, a, b, metrics=CDDFUSE12, mode="gray_cv2"), args.repeats, args.device)
+    print(f"[{threads} thr] {'CDDFUSE-12':14s} {t_cdd * 1e3:9.1f} ms", file=sys.stderr)
+    return times, total, t_cdd, (load0, _load())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="2", help="intra-op thread counts, comma-separated (e.g. 1,2)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--mode", default="native", choices=["native", "gray"])
     ap.add_argument("--all", action="store_true", help="also time the non-default variants (slow)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "metrics.md")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    thread_counts = [int(t) for t in str(args.threads).split(",")]
     from unifuse import metrics as M
 
-    load0 = _load()
     (a, b, f), src = load_triple(args.device)
-    rows = []
-    for name in M.list_metrics(default_only=not args.all):
-        m = M.create(name)
-        t = timeit(lambda: m(a, b, f, mode=args.mode), args.repeats, args.device)
-        rows.append((name, t, M.metric_info(name).default))
-        print(f"{name:14s} {t * 1e3:9.1f} ms", file=sys.stderr)
+    runs = {t: _run(M, a, b, f, t, args) for t in thread_counts}
     suite = M.default_metrics()
-    total = timeit(lambda: M.evaluate_batch(f, a, b, metrics=suite, mode=args.mode), args.repeats, args.device)
-    print(f"{'SUITE':14s} {total * 1e3:9.1f} ms ({len(suite)} metrics)", file=sys.stderr)
-    cdd = M.evaluate_batch  # CDDFuse's twelve, on cv2-gray images as CDDFuse computes them
-    t_cdd = timeit(lambda: cdd(f, a, b, metrics=CDDFUSE12, mode="gray_cv2"), args.repeats, args.device)
-    print(f"{'CDDFUSE-12':14s} {t_cdd * 1e3:9.1f} ms", file=sys.stderr)
-    load1 = _load()
     lines = [
         "# Metric timings",
         "",
         f"Input: {src}, mode `{args.mode}`, device `{args.device}`, torch {torch.__version__}, "
-        f"{args.threads} thread(s), {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, {datetime.date.today().isoformat()}. 1-minute load average "
-        f"{load0:.1f} before / {load1:.1f} after (the machine is shared: other processes compete "
-        f"for the cores). Median of {args.repeats} runs after one warm-up call.",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{datetime.date.today().isoformat()}. Median of {args.repeats} runs after one warm-up call. "
+        "The machine is shared: other processes compete for the cores (1-minute load averages "
+        "below); with more runnable processes than cores, intra-op threading stalls at every "
+        "barrier, so 2-thread times can be far worse than 1-thread times.",
         "",
         f"Command: `python benchmarks/bench_metrics.py --threads {args.threads} --repeats {args.repeats} "
         f"--device {args.device} --mode {args.mode}{' --all' if args.all else ''}`",
         "",
-        f"**Whole default suite ({len(suite)} metrics, one `evaluate_batch` call): {total * 1e3:.0f} ms**",
-        "",
-        f"**CDDFuse's twelve metrics (EN, SD, SF, AG, MI, MSE, CC, PSNR, SCD, VIFF, Qabf, SSIM; "
-        f"`gray_cv2`, one call): {t_cdd * 1e3:.0f} ms**",
-        "",
-        "| metric | default suite | time (ms) |",
-        "|---|:---:|---:|",
+        "| threads | load before / after | whole default suite "
+        f"({len(suite)} metrics, one `evaluate_batch`) | CDDFuse's twelve (EN, SD, SF, AG, MI, MSE, CC, "
+        "PSNR, SCD, VIFF, Qabf, SSIM; `gray_cv2`, one call) |",
+        "|---:|:---:|---:|---:|",
     ]
-    for name, t, dflt in sorted(rows, key=lambda r: -r[1]):
-        lines.append(f"| {name} | {'yes' if dflt else 'no'} | {t * 1e3:.1f} |")
+    for t, (_, total, t_cdd, (l0, l1)) in runs.items():
+        lines.append(f"| {t} | {l0:.1f} / {l1:.1f} | **{total * 1e3:.0f} ms** | **{t_cdd * 1e3:.0f} ms** |")
+    lines += [
+        "",
+        "| metric | default suite | " + " | ".join(f"{t} thread(s) (ms)" for t in thread_counts) + " |",
+        "|---|:---:|" + "---:|" * len(thread_counts),
+    ]
+    first = runs[thread_counts[0]][0]
+    for name in sorted(first, key=lambda n: -first[n]):
+        dflt = M.metric_info(name).default
+        cells = " | ".join(f"{runs[t][0][name] * 1e3:.1f}" for t in thread_counts)
+        lines.append(f"| {name} | {'yes' if dflt else 'no'} | {cells} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
