@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,24 +9,7 @@ import torch
 from unifuse import metrics as M
 from unifuse.metrics.functional import perception as P
 from unifuse.metrics.functional.matlab import freqspace
-from unifuse.metrics import to_tensor
-
-
-# reference-file helpers (kept local: test modules are imported by basename)
-def read_rows(path: Path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def load_triple(data_dir: Path, dataset: str, image: str, method: str):
-    """(ir, vi, fused) as (1, C, H, W) float64 0..255 tensors."""
-    base, ext = (data_dir / "vifb_dev_crops", "png") if dataset == "VIFB-crop" else (data_dir / "vifb_dev", "jpg")
-    paths = (base / "ir" / f"{image}.{ext}", base / "vi" / f"{image}.{ext}", base / "fused" / method / f"{image}.{ext}")
-    return tuple(to_tensor(p)[None] for p in paths)
-
-
-def rel(a: float, b: float) -> float:
-    return abs(a - b) / max(abs(b), 1e-300)
+from _metric_refs import load_triple, read_rows, rel
 
 
 def _rand(n=2, h=40, w=46, seed=0):

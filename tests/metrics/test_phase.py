@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import pytest
 import torch
 
 from unifuse import metrics as M
-from unifuse.metrics import to_tensor
 from unifuse.metrics.functional.phase import PhaseCongruencyConfig, _filter_bank, phase_congruency, qp
-
-
-def read_rows(path: Path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def load_triple(data_dir: Path, dataset: str, image: str, method: str):
-    base, ext = (data_dir / "vifb_dev_crops", "png") if dataset == "VIFB-crop" else (data_dir / "vifb_dev", "jpg")
-    paths = (base / "ir" / f"{image}.{ext}", base / "vi" / f"{image}.{ext}", base / "fused" / method / f"{image}.{ext}")
-    return tuple(to_tensor(p)[None] for p in paths)
-
-
-def rel(a: float, b: float) -> float:
-    return abs(a - b) / max(abs(b), 1e-300)
+from _metric_refs import load_triple, read_rows, rel
 
 
 @pytest.mark.parametrize("shape", [(24, 32), (25, 31)])
