@@ -213,3 +213,32 @@ def test_synthetic_with_builtin_samples():
     mef = build_dataset({"type": "synthetic", "task": "MEF", "crop": 32, "length": 4})
     e = mef.get(0, 5)
     assert e["A"].mean() > e["B"].mean()  # A over-exposed, B under-exposed
+
+
+def test_train_dev_split_is_a_deterministic_partition(tmp_path):
+    a = _positional()
+    stems = [f"p{i:02d}" for i in range(11)]
+    for s in reversed(stems):  # creation order must not matter: pairs are sorted by name
+        _save(tmp_path / "vi" / f"{s}.png", a)
+        _save(tmp_path / "ir" / f"{s}.png", a)
+    names = lambda ds: [p[0].stem for p in ds.pairs]  # noqa: E731
+    full = PairFolderDataset(tmp_path, "vi", "ir", "IVF", crop=None)
+    dev = PairFolderDataset(tmp_path, "vi", "ir", "IVF", crop=None, split="dev", dev_every=4)
+    train = build_dataset({"type": "folder", "root": str(tmp_path), "sub_a": "vi", "sub_b": "ir", "task": "IVF",
+                           "split": "train", "dev_every": 4})
+    assert names(full) == stems
+    assert names(dev) == ["p00", "p04", "p08"]
+    assert set(names(dev)).isdisjoint(names(train)) and sorted(names(dev) + names(train)) == stems
+    assert len(PairFolderDataset(tmp_path, "vi", "ir", "IVF", split="dev")) == 2  # default: every 8th
+    with pytest.raises(ConfigError, match="split"):
+        PairFolderDataset(tmp_path, "vi", "ir", "IVF", split="test")
+    with pytest.raises(ConfigError, match="dev_every"):
+        PairFolderDataset(tmp_path, "vi", "ir", "IVF", split="dev", dev_every=1)
+
+
+def test_shared_dev_splits_are_held_out(data_dir):
+    for preset, root, n in [("tno", "ivf/tno", 25), ("mefb_train", "mef/mefb_train", 40), ("mfifb_train", "mff/mfifb_train", 72)]:
+        kw = {"type": preset, "root": str(data_dir / root)}
+        dev, train = build_dataset({**kw, "split": "dev"}), build_dataset({**kw, "split": "train"})
+        assert len(dev) == -(-n // 8) and len(dev) + len(train) == n
+        assert {p[0] for p in dev.pairs}.isdisjoint(p[0] for p in train.pairs)

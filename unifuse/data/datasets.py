@@ -94,6 +94,19 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------- partners
+#: Train/dev split names and the default hold-out period (every 8th pair is dev).
+SPLITS = ("all", "train", "dev")
+DEV_EVERY = 8
+
+
+def select_split(items: list, split: str, dev_every: int = DEV_EVERY) -> list:
+    """Items (already sorted) of ``split``: ``dev`` = indices ``0, k, 2k, ...``, ``train`` = the rest."""
+    if split == "all":
+        return list(items)
+    dev = split == "dev"
+    return [x for i, x in enumerate(items) if (i % dev_every == 0) == dev]
+
+
 def _partner_same(stem: str) -> str:
     return stem
 
@@ -126,13 +139,23 @@ class PairFolderDataset:
     :class:`InputMismatchError` listing them. ``cache=True`` keeps decoded images in memory.
 
     Convention (TC-MoA/TITA): A = visible / over-exposed / far-focused, B = infrared / under-exposed / near-focused.
+
+    ``split`` holds pairs out deterministically: with pairs sorted by A file name, pair ``i`` is in
+    the *dev* split when ``i % dev_every == 0`` (every ``dev_every``-th pair, starting with the
+    first) and in the *train* split otherwise; ``"all"`` (default) keeps every pair. The same
+    rule is used by training recipes (``split: train``) and by evaluation scripts (``split: dev``),
+    so a model is never evaluated on pairs it was trained on.
     """
 
     def __init__(self, root: Union[str, os.PathLike], sub_a: str, sub_b: str, task: str, crop: Optional[int] = 64,
                  gray: bool = True, partner: Union[None, str, Callable[[str], str]] = None, pad_mode: str = "reflect",
-                 cache: bool = False):
+                 cache: bool = False, split: str = "all", dev_every: int = DEV_EVERY):
         if crop is not None and int(crop) < 1:
             raise ConfigError(f"crop must be a positive integer or None, got {crop!r}")
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if int(dev_every) < 2:
+            raise ConfigError(f"dev_every must be an integer >= 2, got {dev_every!r}")
         if pad_mode not in PAD_MODES:
             raise ConfigError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         self.root = Path(root)
@@ -162,6 +185,10 @@ class PairFolderDataset:
             raise InputMismatchError(f"{self.dir_a}: {len(missing)} file(s) have no partner in {self.dir_b}: {shown}")
         if ambiguous:
             raise InputMismatchError(f"{self.dir_b}: several partners with the same stem: {', '.join(ambiguous[:8])}")
+        self.split, self.dev_every = split, int(dev_every)
+        pairs = select_split(pairs, split, self.dev_every)
+        if not pairs:
+            raise InputMismatchError(f"{self.root}: the {split!r} split (every {self.dev_every}th pair is dev) is empty")
         self.pairs: list[tuple[Path, Path]] = pairs
         self._cache: Optional[dict[int, tuple[np.ndarray, np.ndarray]]] = {} if cache else None
 
@@ -344,14 +371,15 @@ FOLDER_PRESETS: dict[str, FolderPreset] = {
     "mfifb_train": FolderPreset("a", "b", "MFF"),
 }
 
-_FOLDER_KEYS = {"root", "sub_a", "sub_b", "task", "crop", "gray", "partner", "pad_mode", "cache"}
+_FOLDER_KEYS = {"root", "sub_a", "sub_b", "task", "crop", "gray", "partner", "pad_mode", "cache", "split", "dev_every"}
 _SYNTH_KEYS = {"images", "folder", "root", "task", "crop", "length", "gray", "pad_mode"}
 
 
 def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
     """Build a dataset from a config mapping.
 
-    * ``{type: folder, root, sub_a, sub_b, task, crop: 64, gray: true, partner: null|same|realmff, pad_mode, cache}``;
+    * ``{type: folder, root, sub_a, sub_b, task, crop: 64, gray: true, partner: null|same|realmff, pad_mode, cache,
+      split: all|train|dev, dev_every: 8}``;
       ``preset: <name>`` (one of ``FOLDER_PRESETS``) fills ``sub_a``/``sub_b``/``task``/``partner``,
       and ``type: <preset name>`` is a shortcut for ``type: folder, preset: <name>``;
     * ``{type: synthetic, task: MFF|MEF, images|folder|root: <path or list>, crop, length, gray, pad_mode}``
