@@ -234,3 +234,17 @@ def test_load_from_training_run_folder(tmp_path):
     empty.mkdir()
     with pytest.raises(WeightsError, match="not a training run folder"):
         unifuse.load_model("tita", weights=str(empty))
+
+
+def test_load_from_run_in_progress_uses_newest_checkpoint_ema(tmp_path):
+    """Without model.json, the newest checkpoint's EMA weights and model config are used."""
+    from unifuse.training.checkpoint import save_checkpoint
+
+    small = dict(embed_dim=12, num_heads=2, depths_ex=1, depths_fusion=(2,), depths_re=1)
+    live, ema_old, ema_new = (TITA(**small) for _ in range(3))
+    cfg = {"config": {"model": {"name": "tita", **src_cfg}} for src_cfg in [live.config.to_dict()]}
+    save_checkpoint(tmp_path / "checkpoints", 10, live.state_dict(), ema_old.state_dict(), cfg)
+    save_checkpoint(tmp_path / "checkpoints", 20, live.state_dict(), ema_new.state_dict(), cfg)
+    m = unifuse.load_model("tita", weights=str(tmp_path))
+    assert m.config.embed_dim == 12
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ema_new.state_dict().values()))

@@ -100,19 +100,34 @@ def load_model(
 
 
 def read_run_dir(folder: str | os.PathLike, name: str) -> tuple[str, dict[str, Any], Path]:
-    """``(model name, config, EMA weights path)`` of a training run folder."""
+    """``(model name, config, EMA weights path)`` of a training run folder.
+
+    A finished run is described by its ``model.json``; a run still in progress (or stopped)
+    by its newest checkpoint (``checkpoints/latest.json``), whose EMA weights are used.
+    """
     _ensure_builtin()
     folder = Path(folder)
     meta_path = folder / "model.json"
-    if not meta_path.is_file():
-        raise WeightsError(f"{folder}: not a training run folder (no model.json; training may not have finished — "
-                           f"use a checkpoint's ema.safetensors under {folder / 'checkpoints'})")
-    try:
-        meta = json.loads(meta_path.read_text())
-        run_name, cfg = meta["model"], dict(meta.get("config", {}))
-        weights = folder / meta.get("weights", {}).get("ema", "model_ema.safetensors")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise WeightsError(f"{meta_path}: unreadable run description ({exc})") from None
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            run_name, cfg = meta["model"], dict(meta.get("config", {}))
+            weights = folder / meta.get("weights", {}).get("ema", "model_ema.safetensors")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WeightsError(f"{meta_path}: unreadable run description ({exc})") from None
+    else:
+        from ..training.checkpoint import latest_checkpoint
+
+        ckpt = latest_checkpoint(folder / "checkpoints") if (folder / "checkpoints").is_dir() else None
+        if ckpt is None:
+            raise WeightsError(f"{folder}: not a training run folder (no model.json and no checkpoint under "
+                               f"{folder / 'checkpoints'})")
+        try:
+            model_cfg = dict(json.loads((ckpt / "state.json").read_text())["state"]["config"]["model"])
+            run_name = model_cfg.pop("name")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise WeightsError(f"{ckpt / 'state.json'}: unreadable checkpoint description ({exc})") from None
+        cfg, weights = model_cfg, ckpt / "ema.safetensors"
     if MODELS.get(run_name).tags.get("family", run_name) != MODELS.get(name).tags.get("family", name):
         raise ConfigError(f"{folder} holds a {run_name!r} model, not {name!r}")
     return run_name, cfg, weights
