@@ -22,9 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -39,23 +40,34 @@ MAX_SIDE = 480
 
 @dataclass(frozen=True)
 class SamplePair:
-    """A built-in source pair with its ground truth.
+    """A source pair, with its ground truth when one exists.
+
+    The same structure is used for the built-in samples here, for real held-out benchmark
+    pairs (:mod:`unifuse.data.devpairs`) and for tasks TITA never trained on
+    (:mod:`unifuse.data.unseen`).
 
     Attributes:
         name: sample name (see :func:`list_samples`).
-        task: ``"MFF"`` (multi-focus) or ``"MEF"`` (multi-exposure).
-        a: float32 ``(H, W, 3)`` RGB in ``[0, 1]``: far-focused / over-exposed source.
+        task: ``"MFF"`` (multi-focus) or ``"MEF"`` (multi-exposure) here; ``"IVF"``,
+            ``"PAN"`` (pan-sharpening) or ``"MED"`` (medical) elsewhere.
+        a: float32 ``(H, W, 3)`` RGB in ``[0, 1]``: far-focused / over-exposed source
+            (other modules may give ``(H, W)`` gray sources).
         b: float32 ``(H, W, 3)``: near-focused / under-exposed source.
-        ground_truth: float32 ``(H, W, 3)``: the original photograph.
+        ground_truth: float32 ``(H, W, 3)``: the original photograph; ``None`` for real
+            pairs, which have none.
         description: one line saying how the pair was made.
+        color: the chroma rule to fuse the pair with (see :func:`unifuse.io.restore_colour`).
+        labels: short names of the two sources, e.g. ``("visible", "infrared")``.
     """
 
     name: str
     task: str
     a: np.ndarray
     b: np.ndarray
-    ground_truth: np.ndarray
+    ground_truth: Optional[np.ndarray]
     description: str = ""
+    color: str = "weighted"
+    labels: tuple[str, str] = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,8 @@ def _build(name: str) -> SamplePair:
     a, b = _BUILDERS[spec.task](spec, gt)
     for arr in (a, b):
         arr.setflags(write=False)
-    return SamplePair(name=name, task=spec.task, a=a, b=b, ground_truth=gt, description=spec.description)
+    labels = ("far focus", "near focus") if spec.task == "MFF" else ("over-exposed", "under-exposed")
+    return SamplePair(name=name, task=spec.task, a=a, b=b, ground_truth=gt, description=spec.description, labels=labels)
 
 
 def load_sample(name: str) -> SamplePair:
@@ -181,14 +194,7 @@ def load_sample(name: str) -> SamplePair:
     if key not in _SPECS:
         raise ConfigError(f"unknown sample {name!r}; available: {', '.join(list_samples())}")
     pair = _build(key)
-    return SamplePair(
-        name=pair.name,
-        task=pair.task,
-        a=pair.a.copy(),
-        b=pair.b.copy(),
-        ground_truth=pair.ground_truth.copy(),
-        description=pair.description,
-    )
+    return dataclasses.replace(pair, a=pair.a.copy(), b=pair.b.copy(), ground_truth=pair.ground_truth.copy())
 
 
 def clean_images() -> dict[str, np.ndarray]:
