@@ -1,4 +1,4 @@
-"""`unifuse fuse` / `models` / `demo` on good and bad inputs (run in-process and as a console command)."""
+"""`unifuse fuse` / `models` on good and bad inputs, run in-process and as a console command (`demo`: test_demo_cli.py)."""
 
 from __future__ import annotations
 
@@ -89,17 +89,3 @@ def test_console_entry_point_and_argparse_errors(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
-
-def test_demo_writes_report(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out)]) == 0
-    html = (out / "report.html").read_text()
-    assert "<img" in html and "laplacian" in html
-    imgs = {p.name for p in (out / "images").iterdir()}
-    assert "mff_astronaut_laplacian.png" in imgs and "mef_chelsea_mertens.png" in imgs
-    rows = (out / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("sample,task,model,PSNR_gt,SSIM_gt")
-    # every <img> link resolves relative to the report
-    import re
-    for src in re.findall(r"src='([^']+)'", html):
-        assert (out / src).is_file()
