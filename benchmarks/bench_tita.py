@@ -371,6 +371,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--sizes", type=str, default="256x256,640x512", help="comma-separated HxW")
     p.add_argument("--tiled-size", type=int, default=4096)
+    p.add_argument("--memory-modes", default="untiled,tiled", help="memory cases to run: untiled,tiled")
+    p.add_argument("--memory-precisions", default="fp32,bf16", help="precisions of the memory cases: fp32,bf16")
     p.add_argument("--untiled-size", type=int, default=1024)
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-flops", action="store_true")
@@ -422,8 +424,9 @@ def main(argv=None) -> int:
 
     mem = {}
     if not args.skip_memory:
-        for mode, size in (("untiled", args.untiled_size), ("tiled", args.tiled_size)):
-            for prec in ("fp32", "bf16"):
+        modes = [m for m in (("untiled", args.untiled_size), ("tiled", args.tiled_size)) if m[0] in args.memory_modes.split(",")]
+        for mode, size in modes:
+            for prec in args.memory_precisions.split(","):
                 print(f"memory: {mode} {size}x{size} {prec} ...", flush=True)
                 mem[(mode, size, prec)] = run_memory_case(args, mode, size, prec)
                 print(f"  {mem[(mode, size, prec)]}", flush=True)
