@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""Regenerate docs/benchmarks.md (+ per-image CSVs in docs/benchmarks/) in one command.
+
+    python scripts/benchmark_report.py [--weights PATH] [--data ../shared/data] [--out docs]
+
+Scores TITA, the training-free baselines and (on vifb_dev) the 25 published methods with the
+metrics of the TITA paper; see unifuse/report/benchmark/ for what is computed and how. The
+published methods' values are cached in docs/benchmarks/vifb_dev_published.csv (keyed by file
+content); --recompute ignores the cache. On a shared machine use --threads 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_data() -> Path:
+    env = os.environ.get("UNIFUSE_SHARED")
+    return (Path(env) if env else REPO.parent / "shared") / "data"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default=None,
+                   help="TITA weights: .safetensors/.pth file or training run folder (default: the shipped weights)")
+    p.add_argument("--data", type=Path, default=None, help="shared benchmark data (default: ../shared/data or $UNIFUSE_SHARED/data)")
+    p.add_argument("--out", type=Path, default=REPO / "docs", help="folder for benchmarks.md and benchmarks/*.csv (default: docs)")
+    p.add_argument("--recompute", action="store_true", help="recompute the published methods' metrics (ignore the cache)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    p.add_argument("--note", action="append", default=[], help="extra note for the report (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    import torch
+
+    from unifuse.errors import UnifuseError
+    from unifuse.report.benchmark import ReportConfig, build_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = ReportConfig(data=args.data or default_data(), out=args.out, weights=args.weights, recompute=args.recompute,
+                       progress=not args.no_progress, notes=args.note,
+                       command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))
+    try:
+        md = build_report(cfg)
+    except UnifuseError as exc:
+        print(f"benchmark_report: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("benchmark_report: interrupted (the published-methods cache keeps what was computed)", file=sys.stderr)
+        return 130
+    print(f"wrote {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
