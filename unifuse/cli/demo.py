@@ -19,7 +19,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from ..report.pairs import fusion_scores, reference_scores  # noqa: F401  (re-exported: used to live here)
 
 BASELINES = ["average", "max", "laplacian", "mertens"]
 
