@@ -69,6 +69,11 @@ class SamplePair:
     color: str = "weighted"
     labels: tuple[str, str] = ("A", "B")
 
+    def copy(self) -> "SamplePair":
+        """The same pair with fresh writable copies of its arrays (cached pairs are read-only)."""
+        gt = None if self.ground_truth is None else self.ground_truth.copy()
+        return dataclasses.replace(self, a=self.a.copy(), b=self.b.copy(), ground_truth=gt)
+
 
 @dataclass(frozen=True)
 class _Spec:
@@ -193,8 +198,7 @@ def load_sample(name: str) -> SamplePair:
     key = str(name).lower().replace("-", "_")
     if key not in _SPECS:
         raise ConfigError(f"unknown sample {name!r}; available: {', '.join(list_samples())}")
-    pair = _build(key)
-    return dataclasses.replace(pair, a=pair.a.copy(), b=pair.b.copy(), ground_truth=pair.ground_truth.copy())
+    return _build(key).copy()
 
 
 def clean_images() -> dict[str, np.ndarray]:

@@ -47,7 +47,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import os
@@ -347,9 +346,7 @@ def load_unseen(name: str) -> SamplePair:
     key = str(name).lower().replace("-", "_")
     if key not in _CATALOGUE:
         raise ConfigError(f"unknown unseen-task pair {name!r}; available: {', '.join(_CATALOGUE)}")
-    p = _build(key)
-    return dataclasses.replace(p, a=p.a.copy(), b=p.b.copy(),
-                               ground_truth=None if p.ground_truth is None else p.ground_truth.copy())
+    return _build(key).copy()
 
 
 def load_all_unseen(names: Optional[Iterable[str]] = None) -> list[SamplePair]:
