@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from unifuse.cli.main import main
@@ -25,7 +26,13 @@ def test_pair_mode(tmp_path, capsys):
     assert main(["fuse", str(a), str(b), "-o", str(out), "--model", "laplacian"]) == 0
     im = Image.open(out)
     assert im.size == (32, 24) and im.mode == "RGB"
-    assert main(["fuse", str(a), str(b), "-o", str(tmp_path / "g.png"), "--model", "average", "--color", "gray"]) == 0
+    before = torch.get_num_threads()
+    try:
+        assert main(["fuse", str(a), str(b), "-o", str(tmp_path / "g.png"), "--model", "average", "--color", "gray",
+                     "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
     assert Image.open(tmp_path / "g.png").mode == "L"
 
 
@@ -59,6 +66,7 @@ def test_folder_mode_skips_bad_pairs(tmp_path, capsys):
     (["fuse", "{a}", "{small}", "-o", "x.png", "--model", "max"], "sizes differ"),
     (["fuse", "{a}", "{b}", "-o", "x.png", "--weights", "{corrupt}"], "cannot read weights"),
     (["fuse", "{a}", "{b}", "-o", "x.png", "--device", "cuda:0", "--model", "max"], "cuda"),
+    (["fuse", "{a}", "{b}", "-o", "x.png", "--model", "max", "--threads", "0"], "--threads must be a positive integer"),
 ])
 def test_bad_input_one_line_error(tmp_path, capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ConfigError
 from ..io import CHROMA_RULES
 from ..models import PRECISIONS
 
@@ -23,3 +24,20 @@ def add_fuse_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (default 64)")
     p.add_argument("--resize-to", choices=("a", "b"), default=None,
                    help="resize the other source to this one's size when sizes differ (default: error)")
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; on a busy machine 1 is often fastest)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's intra-op thread count from ``--threads`` (if given)."""
+    n = getattr(args, "threads", None)
+    if n is None:
+        return
+    if n < 1:
+        raise ConfigError(f"--threads must be a positive integer, got {n}")
+    import torch
+
+    torch.set_num_threads(n)

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from .common import add_threads_arg, apply_threads
 
 BASELINES = ["average", "max", "laplacian", "mertens"]
 
@@ -31,6 +32,7 @@ def add_parser(sub) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", default="unifuse-demo", help="output folder (default ./unifuse-demo)")
     p.add_argument("--device", default="cpu")
+    add_threads_arg(p)
     p.add_argument("--weights", default=None,
                    help="TITA weights: a .safetensors/.pth file or a training run folder (default: the shipped weights)")
     p.add_argument("--models", default=None,
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_html_report
     from ..report.pairs import pair_sections, write_metrics_tables
 
+    apply_threads(args)
     if args.max_pairs < 0:
         raise ConfigError(f"--max-pairs must be >= 0, got {args.max_pairs}")
     t0 = time.perf_counter()

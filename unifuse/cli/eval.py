@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .common import add_threads_arg, apply_threads
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"}
 
 
@@ -46,6 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, default=None, help="also write the summary table to this Markdown file")
     p.add_argument("--device", default=None, help="torch device (default cpu)")
     p.add_argument("--list", action="store_true", help="list the available metrics and exit")
+    add_threads_arg(p)
     p.set_defaults(func=run)
     return p
 
@@ -184,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UnifuseError
     from ..metrics import evaluate, list_metrics, metric_info
 
+    apply_threads(args)
     if args.list:
         for n in list_metrics():
             s = metric_info(n)

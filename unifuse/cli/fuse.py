@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, InputMismatchError, UnifuseError
 from ..io import write_image
 from ..io.image import WRITE_FORMATS
-from .common import add_fuse_options, add_model_args
+from .common import add_fuse_options, add_model_args, add_threads_arg, apply_threads
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ext", default=None, help="output extension in batch mode (default: that of the A image)")
     add_model_args(p)
     add_fuse_options(p)
+    add_threads_arg(p)
     p.set_defaults(func=run)
 
 
@@ -64,6 +65,7 @@ def _output_suffix(path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..inference.fuse import Fuser
 
+    apply_threads(args)
     batch = args.dir_a is not None or args.dir_b is not None
     if batch and args.sources:
         raise ConfigError("give either two images or --a DIR --b DIR, not both")
