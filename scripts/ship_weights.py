@@ -2,10 +2,10 @@
 
 Usage::
 
-    python scripts/ship_weights.py RUN_DIR [--step N] [--hardware "2-core CPU ..."]
+    python scripts/ship_weights.py RUN_DIR [--step N] [--kind ema|live] [--hardware "2-core CPU ..."]
 
-Writes ``unifuse/weights/tita.safetensors`` (the EMA weights of the run's newest checkpoint, or
-of checkpoint ``--step``; float32) and ``unifuse/weights/tita.json`` (what the model card needs:
+Writes ``unifuse/weights/tita.safetensors`` (the EMA weights — or with ``--kind live`` the
+training weights — of the run's newest checkpoint, or of checkpoint ``--step``; float32) and ``unifuse/weights/tita.json`` (what the model card needs:
 the resolved training config, iterations, wall time, hardware, sha256 of the weights). The run's
 model config must be TITA's defaults (the paper architecture), because ``load_model('tita')``
 builds the default network for the shipped file. The copy is checked by loading it back through
@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", type=Path, help="training run folder (with checkpoints/)")
     ap.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    ap.add_argument("--kind", choices=("ema", "live"), default="ema",
+                    help="which weights of the checkpoint: the EMA (default) or the live training weights")
     ap.add_argument("--dest", type=Path, default=WEIGHTS_DIR, help="output folder (default: unifuse/weights)")
     ap.add_argument("--hardware", default=None, help="description of the training machine (default: this machine)")
     args = ap.parse_args(argv)
@@ -75,11 +77,12 @@ def main(argv=None) -> int:
     if config["model"]["name"] != "tita" or diff:
         return _fail(f"{ckpt}: not the default TITA architecture ({diff or config['model']['name']})")
 
-    ema = load_file(str(ckpt / "ema.safetensors"))
+    ema = load_file(str(ckpt / ("ema.safetensors" if args.kind == "ema" else "model.safetensors")))
     out = args.dest / "tita.safetensors"
     args.dest.mkdir(parents=True, exist_ok=True)
     atomic_save_safetensors({k: v.float().contiguous() for k, v in ema.items()}, out,
-                            {"format": "unifuse", "model": "tita", "step": str(step), "recipe": str(config.get("name"))})
+                            {"format": "unifuse", "model": "tita", "step": str(step), "recipe": str(config.get("name")),
+                             "kind": args.kind})
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
 
     # check: the package loads exactly these weights by default
@@ -96,7 +99,8 @@ def main(argv=None) -> int:
     info = {
         "model": "tita",
         "parameters": sum(v.numel() for v in ema.values()),
-        "weights": {"file": out.name, "sha256": sha, "kind": "EMA (exponential moving average) of the training weights"},
+        "weights": {"file": out.name, "sha256": sha, "kind": ("EMA (exponential moving average) of the training weights" if args.kind == "ema"
+                                                         else "live training weights (not the EMA)")},
         "step": step,
         "iterations_planned": config.get("iterations"),
         "wall_time_s": wall,
