@@ -7,6 +7,10 @@ Scores TITA, the training-free baselines and (on vifb_dev) the 25 published meth
 metrics of the TITA paper; see unifuse/report/benchmark/ for what is computed and how. The
 published methods' values are cached in docs/benchmarks/vifb_dev_published.csv (keyed by file
 content); --recompute ignores the cache (about 10 more minutes). On a shared machine use --threads 1.
+The "Generalisation" section (tasks TITA never trained on: unifuse.data.unseen; contact sheets in
+docs/benchmarks/generalisation/) is included unless --no-generalisation; --only SECTION (repeatable:
+vifb, dev, generalisation) runs only those sections (--only generalisation needs no --data; about
+1 min at 1 thread on the shared 2-core machine, TITA 7-13 s per pair).
 
 Cost: 37 min wall for the whole report on a 2-core Xeon at 1 thread while a training run used
 both cores (TITA inference on CPU dominates: 30-100 s per image of 0.15-0.75 Mpx).
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("vifb", "dev", "generalisation")
 
 
 def default_data() -> Path:
@@ -36,9 +41,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "docs", help="folder for benchmarks.md and benchmarks/*.csv (default: docs)")
     p.add_argument("--recompute", action="store_true", help="recompute the published methods' metrics (ignore the cache)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    p.add_argument("--no-generalisation", action="store_true", help="leave out the section on unseen tasks")
+    p.add_argument("--only", action="append", choices=SECTIONS, default=None,
+                   help="run only this section (repeatable; default: all)")
     p.add_argument("--note", action="append", default=[], help="extra note for the report (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.only and args.no_generalisation and "generalisation" in args.only:
+        p.error("--only generalisation and --no-generalisation contradict each other")
+    return args
+
+
+def _sections(args: argparse.Namespace) -> dict:
+    """ReportConfig fields that leave out the sections not asked for (--only, --no-generalisation)."""
+    only = set(args.only or SECTIONS)
+    out = {"generalisation": "generalisation" in only and not args.no_generalisation}
+    if "vifb" not in only:
+        out["vifb"] = None
+    if "dev" not in only:
+        out["splits"] = ()
+    return out
 
 
 def main(argv=None) -> int:
@@ -52,7 +74,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ReportConfig(data=args.data or default_data(), out=args.out, weights=args.weights, recompute=args.recompute,
-                       progress=not args.no_progress, notes=args.note,
+                       progress=not args.no_progress, notes=args.note, **_sections(args),
                        command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))
     try:
         md = build_report(cfg)

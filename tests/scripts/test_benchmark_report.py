@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _markdown_tables import table_rows
 
 from unifuse import metrics
 from unifuse.inference.fuse import Fuser
@@ -31,19 +32,6 @@ def _script():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def _table_rows(md: str, heading: str) -> dict[str, list[str]]:
-    """``{first cell: other cells}`` of the first table after ``heading`` (bold marks removed)."""
-    lines = md[md.index(heading):].splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("|"))
-    out = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip().replace("**", "") for c in line.strip("|").split("|")]
-        out[cells[0]] = cells[1:]
-    return out
 
 
 def _mean_cells(per_image: list[dict]) -> list[str]:
@@ -69,14 +57,15 @@ def report(crops, tmp_path_factory):
     weights = save_tita_weights(create_model("tita"), tmp / "tita.safetensors", {"step": "7"})
     cfg = ReportConfig(data=data, out=tmp / "docs", weights=str(weights), baselines=("average", "max"),
                        metrics=METRICS, vifb="vifb_dev_crops", vifb_methods=("GFF", "GTF"), vifb_images=IMAGES,
-                       splits=(("roadscene", "ivf/roadscene"),), progress=False, notes=["test note"])
+                       splits=(("roadscene", "ivf/roadscene"),), progress=False, notes=["test note"],
+                       generalisation=False)  # tested in tests/report/benchmark/test_generalisation.py
     md = build_report(cfg)
     return md.read_text(), tmp / "docs" / "benchmarks", weights, crops
 
 
 def test_vifb_table_matches_direct_evaluation(report):
     text, _, weights, crops = report
-    rows = _table_rows(text, "## vifb_dev_crops")
+    rows = table_rows(text, "## vifb_dev_crops")
     assert set(rows) == {"GFF", "GTF", "TITA (ours)", "`average` (ours, training-free)", "`max` (ours, training-free)"}
     for method in ("GFF", "GTF"):
         per = [metrics.evaluate(crops / "fused" / method / f"{s}.png", crops / "vi" / f"{s}.png",
@@ -91,8 +80,8 @@ def test_vifb_table_matches_direct_evaluation(report):
 
 def test_ranks_header_and_csvs(report):
     text, csv_dir, weights, _ = report
-    means = {k: [float(x) for x in v] for k, v in _table_rows(text, "## vifb_dev_crops").items()}
-    ranks = _table_rows(text, "TITA's rank (1 = best")
+    means = {k: [float(x) for x in v] for k, v in table_rows(text, "## vifb_dev_crops").items()}
+    ranks = table_rows(text, "TITA's rank (1 = best")
     for group, members in (("TITA + the 2 published methods", ["GFF", "GTF"]), ("all 5 methods", list(means))):
         expected = [str(1 + sum(means[m][i] > means["TITA (ours)"][i] for m in members)) for i in range(len(METRICS))]
         assert ranks[group][:len(METRICS)] == expected
@@ -106,7 +95,7 @@ def test_ranks_header_and_csvs(report):
 
 def test_dev_split_table(report):
     text, csv_dir, weights, crops = report
-    rows = _table_rows(text, "### roadscene")
+    rows = table_rows(text, "### roadscene")
     vi, ir = crops / "vi" / "carShadow.png", crops / "ir" / "carShadow.png"  # first pair by name = the dev split
     per = {}
     for name, label, w in (("tita", "TITA (ours)", str(weights)), ("average", "`average` (ours, training-free)", None),

@@ -4,6 +4,7 @@
 * :mod:`.cache` — published methods' metric values cached by file content;
 * :mod:`.scoring` — fuse with our models and score with :mod:`unifuse.metrics`;
 * :mod:`.tables` — means, ranks, Markdown tables;
+* :mod:`.generalisation` — tasks TITA never trained on (:mod:`unifuse.data.unseen`);
 * :mod:`.provenance` — date, machine, weights;
 * :mod:`.document` — the page's text; :mod:`.report` — putting it together.
 """

@@ -35,7 +35,8 @@ def notes(weights: Dict[str, Any], ours: str, extra: Sequence[str]) -> List[str]
            "[metrics.md](metrics.md)), in `native` mode: RGB images are scored per channel and averaged, as "
            "VIFB and MEFB do; a gray source next to a colour fused image is reused for every channel; "
            "MEF-SSIM converts to gray (MEFB). Source order (A, B) = (visible, infrared), (over-, under-exposed), "
-           "(focus a, focus b). All metrics here are higher-is-better.",
+           "(focus a, focus b). All fusion metrics here are higher-is-better; the ground-truth scores SAM and ERGAS "
+           "of the generalisation section are lower-is-better (arrows in the column titles).",
            "* **Published methods** are scored by us on their fused images in `vifb_dev` (VIFB's released "
            "results), not copied from VIFB's tables. VIFB's published numbers for SwinFusion and YDTR were "
            "computed on other files than the released ones (metrics.md, notes).",

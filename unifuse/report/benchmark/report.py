@@ -4,7 +4,8 @@
     build_report(ReportConfig(data=Path("../shared/data"), out=Path("docs"), weights="runs/tita"))
 
 writes ``out/benchmarks.md`` and, under ``out/benchmarks/``, ``<vifb>.csv`` (every method, per
-image), ``<vifb>_published.csv`` (the published methods' cache) and ``dev_<split>.csv``.
+image), ``<vifb>_published.csv`` (the published methods' cache), ``dev_<split>.csv``,
+``generalisation.csv`` and the contact sheets ``generalisation/<pair>.jpg`` (:mod:`.generalisation`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from ...cli.eval import _atomic_write_text
-from . import document, provenance
+from . import document, generalisation, provenance
 from .cache import MetricCache
 from .scoring import ModelSpec, make_fuser, score_model, score_published
 from .suites import DEV_SPLITS, PAPER_METRICS, Suite, check_data_dir, dev_suite, vifb_suite
@@ -41,6 +42,8 @@ class ReportConfig:
     vifb_images: Optional[Sequence[str]] = None
     splits: Sequence[tuple] = DEV_SPLITS      # (preset, folder under data)
     max_pairs: Optional[int] = None           # per dev split (tests)
+    generalisation: bool = True               # the section on unseen tasks (unifuse.data.unseen)
+    unseen: Optional[Sequence[str]] = None    # its pairs (None: all)
     mode: str = "native"
     recompute: bool = False                   # ignore the published-methods cache
     progress: bool = True
@@ -72,7 +75,8 @@ def build_report(cfg: ReportConfig) -> Path:
     """Run everything ``cfg`` asks for; returns the path of the Markdown file."""
     t0 = time.perf_counter()
     date, machine = provenance.today(), provenance.machine()
-    data, out = check_data_dir(cfg.data), Path(cfg.out)
+    out = Path(cfg.out)
+    data = check_data_dir(cfg.data) if cfg.vifb or cfg.splits else None  # the unseen pairs need no data
     csv_dir = out / "benchmarks"
     # find every input (and load every model) before the long computations start
     vifb: Optional[Suite] = vifb_suite(data, cfg.vifb, cfg.vifb_methods, cfg.vifb_images) if cfg.vifb else None
@@ -104,6 +108,12 @@ def build_report(cfg: ReportConfig) -> Path:
             rows += score_model(suite, s, metrics, cfg.mode, fusers[s.title], cfg.progress)
         write_rows(csv_dir / f"dev_{suite.name}.csv", rows, list(metrics) + ["fuse_s"])
         body += document.split_section(suite.name, suite.task, folder, rows, metrics, ours, baselines)
+    if cfg.generalisation:
+        g0 = time.perf_counter()
+        rows = generalisation.score_unseen(fusers, {s.title: s.kind for s in specs}, cfg.metrics, cfg.mode,
+                                           csv_dir / generalisation.SUBDIR, cfg.unseen, cfg.progress)
+        write_rows(csv_dir / "generalisation.csv", rows, generalisation.columns(rows, cfg.metrics))
+        body += generalisation.section(rows, cfg.metrics, ours, baselines, time.perf_counter() - g0)
 
     head = document.header(cfg.command, date, _wall(time.perf_counter() - t0), machine, weights, ours or "TITA")
     text = "\n".join(head + document.notes(weights, ours or "TITA", cfg.notes) + body).rstrip() + "\n"

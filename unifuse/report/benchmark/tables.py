@@ -13,12 +13,17 @@ from typing import Dict, List, Optional, Sequence
 
 #: column titles as the papers print them
 TITLES = {"mi": "MI", "fmi": "FMI", "qabf": "Qabf", "qp": "Qp", "qw": "Qw", "vif": "VIF", "sd": "SD", "ei": "EI",
-          "ssim": "SSIM", "mef_ssim": "MEF-SSIM"}
+          "ssim": "SSIM", "mef_ssim": "MEF-SSIM", "PSNR_gt": "PSNR (GT)", "SSIM_gt": "SSIM (GT)",
+          "SAM_gt": "SAM° (GT)", "ERGAS_gt": "ERGAS (GT)"}
+#: scores against a ground truth (:func:`unifuse.report.pairs.score_fused`): higher is better?
+REFERENCE_SCORES = {"PSNR_gt": True, "SSIM_gt": True, "SAM_gt": False, "ERGAS_gt": False}
 
 
 def higher_is_better(metric: str) -> Optional[bool]:
     from ...metrics import metric_info
 
+    if metric in REFERENCE_SCORES:
+        return REFERENCE_SCORES[metric]
     return metric_info(metric).higher_is_better
 
 
@@ -71,17 +76,21 @@ def _lines(header: List[str], body: List[List[str]]) -> List[str]:
 
 
 def means_table(rows: Sequence[dict], metrics: Sequence[str], extra: Sequence[str] = ()) -> tuple[str, Dict]:
-    """Mean per method (best per metric in bold, our rows marked); ``extra`` columns are shown plain."""
+    """Mean per method (best per metric in bold, our rows marked); ``extra`` columns are shown plain.
+
+    A column that none of a method's rows has (a score that does not apply) shows ``–``.
+    """
     kinds = {r["method"]: r["kind"] for r in rows}
     m = means(rows, list(metrics) + list(extra))
+    has = {(r["method"], c) for r in rows for c in r}
     bests = {c: best({k: v[c] for k, v in m.items()}, c) for c in metrics}
     body = []
     for meth, vals in m.items():
         cells = [_label(meth, kinds[meth])]
         for c in metrics:
-            s = fmt(vals[c])
+            s = fmt(vals[c]) if (meth, c) in has else "–"
             cells.append(f"**{s}**" if bests[c] is not None and vals[c] == bests[c] else s)
-        cells += [fmt(vals[c]) for c in extra]
+        cells += [fmt(vals[c]) if (meth, c) in has else "–" for c in extra]
         body.append(cells)
     header = ["Method"] + [title(c) for c in metrics] + [{"fuse_s": "fuse s/img"}.get(c, c) for c in extra]
     return "\n".join(_lines(header, body)), m
