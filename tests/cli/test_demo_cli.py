@@ -27,9 +27,23 @@ def _check_links(out):
     return html
 
 
+def test_demo_uses_shipped_tita_by_default(tmp_path, capsys):
+    """The main job shows the shipped TITA next to the baselines (one sample to stay fast)."""
+    from unifuse.models.tita import TITA
+
+    if TITA.default_weights() is None:
+        pytest.skip("this build ships no TITA weights")
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--no-data", "--no-unseen", "--max-pairs", "1"]) == 0
+    rows = [r for r in _rows(out) if r["model"] == "tita"]
+    assert len(rows) == 1 and float(rows[0]["PSNR_gt"]) > 0
+    assert (out / "images" / f"{rows[0]['sample']}_tita.png").is_file()
+    assert "weights shipped" in capsys.readouterr().err
+
+
 def test_demo_builtin_samples_with_baselines(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--no-data", "--no-unseen"]) == 0
+    assert main(["demo", "-o", str(out), "--no-data", "--no-unseen", "--models", ",".join(BASELINES)]) == 0
     html = _check_links(out)
     assert "<img" in html and "laplacian" in html
     imgs = {p.name for p in (out / "images").iterdir()}
