@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from .cache import file_sha256
 
 #: metadata keys that may give the number of training iterations of a weights file
 _STEP_KEYS = ("step", "iterations", "train_iterations", "steps")
@@ -34,14 +35,6 @@ def machine() -> str:
 
 def today() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _steps_from(meta: Dict[str, Any]) -> Optional[int]:
@@ -98,5 +91,5 @@ def describe_weights(weights: Any) -> Dict[str, Any]:
         return info
     path = Path(path)
     meta = {**_file_metadata(path), **meta}
-    info.update(path=str(path), sha256=_sha256(path), steps=_steps_from(meta))
+    info.update(path=str(path), sha256=file_sha256(path), steps=_steps_from(meta))
     return info
