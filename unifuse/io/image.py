@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import create_temp
 from ..errors import ConfigError, ImageReadError, UnifuseError
 
 __all__ = ["LoadedImage", "read_image", "write_image", "to_float_array", "as_loaded_image", "WRITE_FORMATS"]
@@ -436,10 +436,7 @@ def write_image(path: str | os.PathLike, data: Any, bit_depth: int = 8) -> Path:
     q = q.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = str(p.parent / f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        # os.open (not mkstemp) so the file gets the usual umask-based permissions
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        fd, tmp = create_temp(p)  # umask-based permissions, unlike mkstemp
     except OSError as exc:
         raise UnifuseError(f"{p}: cannot write: {exc.strerror or exc}") from None
     try:

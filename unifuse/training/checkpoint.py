@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import WeightsError
+from ..io.atomic import atomic_write_text, create_temp, discard, umask_mode  # noqa: F401 (atomic_write_text re-exported)
 
 LATEST = "latest.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
@@ -101,35 +102,16 @@ def unflatten_state(skeleton: Any, tensors: Dict[str, torch.Tensor]) -> Any:
 
 
 # --------------------------------------------------------------------------- atomic io
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_save_safetensors(tensors: Dict[str, torch.Tensor], path: str | os.PathLike, metadata: Optional[Dict[str, str]] = None) -> None:
     """Save a flat tensor dict as safetensors through a temporary file + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = create_temp(path)
     os.close(fd)
     try:
         save_file(_contiguous_cpu(tensors), tmp, metadata=metadata)
+        os.chmod(tmp, umask_mode())  # safetensors re-creates the file private (0600)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard(tmp)
         raise
 
 
@@ -166,6 +148,7 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
+    os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it private (0700)
     try:
         save_file(_contiguous_cpu(model_state), str(tmp / "model.safetensors"), metadata={"step": str(step)})
         if ema_state is not None:
