@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from unifuse.io.atomic import atomic_write_text  # noqa: E402
 
 SHARED = Path(os.environ.get("UNIFUSE_SHARED", REPO.parent / "shared"))
 REFERENCE = SHARED / "reference" / "tita_official_case1.pt"
@@ -437,7 +438,7 @@ def main(argv=None) -> int:
     if not args.no_write:
         if args.append and args.out.is_file():
             text = args.out.read_text() + "\n" + text
-        common.atomic_write_text(args.out, text)
+        atomic_write_text(args.out, text)
         print(f"wrote {args.out}")
     return 0
 

@@ -69,17 +69,25 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def _proc_status_mib(field: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``) in MiB, ``None`` where absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process in MiB (``VmHWM`` of ``/proc/self/status``).
 
     Falls back to ``resource.getrusage`` (kilobytes on Linux) where /proc is absent.
     """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
+    peak = _proc_status_mib("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -87,21 +95,8 @@ def peak_rss_mib() -> float:
 
 def current_rss_mib() -> float:
     """Current resident set size in MiB (``VmRSS``), 0 where unavailable."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    rss = _proc_status_mib("VmRSS")
+    return 0.0 if rss is None else rss
 
 
 def md_table(header: list[str], rows: list[list[object]]) -> str:

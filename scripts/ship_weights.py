@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from unifuse.models.tita import TITA  # noqa: E402
-from unifuse.training.checkpoint import atomic_save_safetensors, atomic_write_text, latest_checkpoint, list_checkpoints  # noqa: E402
+from unifuse.io.atomic import atomic_write_text  # noqa: E402
+from unifuse.training.checkpoint import atomic_save_safetensors, latest_checkpoint, list_checkpoints  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
 

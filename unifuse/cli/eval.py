@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..io.atomic import atomic_write_text
 from .common import add_threads_arg, apply_threads
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"}
@@ -154,12 +155,6 @@ def summary_table(rows: List[dict], metrics, columns: List[str]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    from ..io.atomic import atomic_write_text
-
-    atomic_write_text(path, text, newline="")
-
-
 def write_csv(path: Path, rows: List[dict], columns: List[str]) -> None:
     import io
 
@@ -168,7 +163,7 @@ def write_csv(path: Path, rows: List[dict], columns: List[str]) -> None:
     w.writerow(["method", "image"] + columns)
     for r in rows:
         w.writerow([r["method"], r["image"]] + [repr(float(r[c])) for c in columns])
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), newline="")
 
 
 # --------------------------------------------------------------------------- main
@@ -217,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         table = summary_table(rows, metrics, columns)
         print(table)
         if args.markdown:
-            _atomic_write_text(args.markdown, table + "\n")
+            atomic_write_text(args.markdown, table + "\n", newline="")
         if args.output:
             write_csv(args.output, rows, columns)
             print(f"wrote {len(rows)} rows to {args.output}", file=sys.stderr)

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import WeightsError
-from ..io.atomic import atomic_write_text, create_temp, discard, umask_mode  # noqa: F401 (atomic_write_text re-exported)
+from ..io.atomic import atomic_write_text, create_temp, discard, umask_mode
 
 LATEST = "latest.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from .checkpoint import atomic_write_text
+from ..io.atomic import atomic_write_text
 
 
 class CSVLog:

@@ -52,7 +52,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, UnifuseError
-from .checkpoint import atomic_save_safetensors, atomic_write_text, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..io.atomic import atomic_write_text
+from .checkpoint import atomic_save_safetensors, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, dataset_specs
 from .diagnostics import conflict_fields, conflict_stats
 from .distributed import DistContext, all_gather_object, gather_batch, init_distributed

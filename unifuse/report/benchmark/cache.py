@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
-from ...cli.eval import _atomic_write_text
+from ...io.atomic import atomic_write_text
 
 _FIXED = ("method", "image", "key")
 
@@ -72,7 +72,7 @@ class MetricCache:
         w.writerow(list(_FIXED) + order)
         for (method, image), (key, vals) in sorted(self.rows.items()):
             w.writerow([method, image, key] + [_cell(vals.get(m)) for m in order])
-        _atomic_write_text(self.path, buf.getvalue())
+        atomic_write_text(self.path, buf.getvalue(), newline="")
 
 
 def _cell(v: Optional[float]) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
-from ...cli.eval import _atomic_write_text
+from ...io.atomic import atomic_write_text
 from . import document, generalisation, provenance
 from .cache import MetricCache
 from .scoring import ModelSpec, make_fuser, score_model, score_published
@@ -63,7 +63,7 @@ def write_rows(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None
     w.writerow(["method", "kind", "image"] + list(columns))
     for r in rows:
         w.writerow([r["method"], r["kind"], r["image"]] + [repr(float(r[c])) if c in r else "" for c in columns])
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), newline="")
 
 
 def _wall(seconds: float) -> str:
@@ -118,5 +118,5 @@ def build_report(cfg: ReportConfig) -> Path:
     head = document.header(cfg.command, date, _wall(time.perf_counter() - t0), machine, weights, ours or "TITA")
     text = "\n".join(head + document.notes(weights, ours or "TITA", cfg.notes) + body).rstrip() + "\n"
     md = out / "benchmarks.md"
-    _atomic_write_text(md, text)
+    atomic_write_text(md, text, newline="")
     return md
