@@ -16,7 +16,6 @@ Conventions:
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence, Tuple, Union
 
 import torch
@@ -221,6 +220,18 @@ def _separable_valid(xp: Tensor, hc: Tensor, hr: Tensor) -> Tensor:
     return out.reshape(*lead, Ho, Wo)
 
 
+def _pad_for_shape(x: Tensor, kh: int, kw: int, shape: str, padding: str) -> Tensor:
+    """``x`` padded so that a *valid* correlation with a ``kh x kw`` kernel gives MATLAB's
+    ``shape`` result: 'same' (centre ``ceil(k/2)``), 'full', or 'valid' (unchanged)."""
+    if shape == "valid":
+        return x
+    if shape == "same":
+        return pad(x, (kh + 1) // 2 - 1, kh // 2, (kw + 1) // 2 - 1, kw // 2, padding)
+    if shape == "full":
+        return pad(x, kh - 1, kh - 1, kw - 1, kw - 1, padding)
+    raise ValueError(f"unknown shape {shape!r}; use 'same', 'valid' or 'full'")
+
+
 def correlate(x: Tensor, h: Union[Tensor, Sequence], shape: str = "same", padding: str = "zero") -> Tensor:
     """2-D correlation of every image in ``x`` ``(N, H, W)`` with kernel ``h`` ``(kh, kw)``.
 
@@ -228,16 +239,7 @@ def correlate(x: Tensor, h: Union[Tensor, Sequence], shape: str = "same", paddin
     'same' and 'full'.
     """
     h = _as_kernel(h, x)
-    kh, kw = h.shape
-    if shape == "valid":
-        return _correlate_valid(x, h)
-    if shape == "same":
-        xp = pad(x, (kh + 1) // 2 - 1, kh // 2, (kw + 1) // 2 - 1, kw // 2, padding)
-    elif shape == "full":
-        xp = pad(x, kh - 1, kh - 1, kw - 1, kw - 1, padding)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; use 'same', 'valid' or 'full'")
-    return _correlate_valid(xp, h)
+    return _correlate_valid(_pad_for_shape(x, *h.shape, shape, padding), h)
 
 
 def filter2(h: Union[Tensor, Sequence], x: Tensor, shape: str = "same") -> Tensor:
@@ -280,17 +282,8 @@ def separable_filter2(
     """
     hc = torch.as_tensor(hcol, dtype=x.dtype, device=x.device).reshape(-1)
     hr = torch.as_tensor(hrow, dtype=x.dtype, device=x.device).reshape(-1)
-    kh, kw = hc.numel(), hr.numel()
-    if shape == "valid":
-        xp = x
-    elif shape == "same":
-        xp = pad(x, (kh + 1) // 2 - 1, kh // 2, (kw + 1) // 2 - 1, kw // 2, padding)
-    elif shape == "full":
-        xp = pad(x, kh - 1, kh - 1, kw - 1, kw - 1, padding)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; use 'same', 'valid' or 'full'")
     # padding both dimensions first gives the same values as padding before each pass
-    return _separable_valid(xp, hc, hr)
+    return _separable_valid(_pad_for_shape(x, hc.numel(), hr.numel(), shape, padding), hc, hr)
 
 
 # --------------------------------------------------------------------------- kernels

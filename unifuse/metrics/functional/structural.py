@@ -85,11 +85,7 @@ def local_moments(x: Tensor, y: Tensor, g: Tensor, shape: str = "valid") -> Loca
     ``x``, ``y``: ``(N, H, W)`` float64; ``g``: 1-D window. Returns maps of shape
     ``(N, H-k+1, W-k+1)`` for ``'valid'`` or ``(N, H, W)`` for ``'same'`` (zero padding).
     """
-    n = x.shape[0]
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
-    m = separable_filter2(stack, g, g, shape=shape)
-    mx, my, exx, eyy, exy = m.split(n, dim=0)
-    return LocalMoments(mx, my, exx - mx * mx, eyy - my * my, exy - mx * my)
+    return pair_moments([x, y], [(0, 1)], g, shape).pair(0, 1)
 
 
 class PairMoments(NamedTuple):
@@ -165,7 +161,6 @@ def ssim_vifb(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     maps of size ``(H-10, W-10)`` averaged per image. Inputs ``(N, H, W)`` 0..255; ``(N,)``.
     """
     a, b, f = _check(a, b, f)
-    n = a.shape[0]
     g = gaussian_1d(11, 1.5, device=a.device)
     c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2
     m = pair_moments([a, b, f], [(0, 2), (1, 2)], g)
