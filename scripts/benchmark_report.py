@@ -19,18 +19,12 @@ both cores (TITA inference on CPU dominates: 30-100 s per image of 0.15-0.75 Mpx
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("vifb", "dev", "generalisation")
-
-
-def default_data() -> Path:
-    env = os.environ.get("UNIFUSE_SHARED")
-    return (Path(env) if env else REPO.parent / "shared") / "data"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,12 +62,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
 
+    from unifuse.data.devpairs import default_data_dir
     from unifuse.errors import UnifuseError
     from unifuse.report.benchmark import ReportConfig, build_report
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = ReportConfig(data=args.data or default_data(), out=args.out, weights=args.weights, recompute=args.recompute,
+    cfg = ReportConfig(data=args.data or default_data_dir(), out=args.out, weights=args.weights, recompute=args.recompute,
                        progress=not args.no_progress, notes=args.note, **_sections(args),
                        command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))
     try:

@@ -38,7 +38,7 @@ from ..errors import ConfigError, InputMismatchError
 from .datasets import FOLDER_PRESETS, PairFolderDataset, read_array
 from .samples import SamplePair
 
-__all__ = ["find_data_root", "list_dev_pairs", "load_dev_pair", "load_dev_pairs", "DEV_PAIRS", "MAX_PIXELS"]
+__all__ = ["find_data_root", "default_data_dir", "list_dev_pairs", "load_dev_pair", "load_dev_pairs", "DEV_PAIRS", "MAX_PIXELS"]
 
 #: pairs larger than this (H x W) are downscaled for the demo
 MAX_PIXELS = 500_000
@@ -87,10 +87,15 @@ def find_data_root(path: Union[None, str, os.PathLike] = None) -> Optional[Path]
         if not p.is_dir():
             raise ConfigError(f"--data: {p}: folder not found")
         return p
-    env = os.environ.get("UNIFUSE_SHARED")
-    shared = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-    d = shared / "data"
+    d = default_data_dir()
     return d if d.is_dir() else None
+
+
+def default_data_dir() -> Path:
+    """Where the shared ``data`` folder is expected (it may be absent): ``$UNIFUSE_SHARED/data``,
+    else ``<repository>/../shared/data``."""
+    env = os.environ.get("UNIFUSE_SHARED")
+    return (Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared") / "data"
 
 
 def list_dev_pairs(root: Union[None, str, os.PathLike] = None) -> list[str]:

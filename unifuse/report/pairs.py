@@ -39,14 +39,15 @@ import numpy as np
 from ..io import write_image
 from .html import Figure, Section
 
-__all__ = ["reference_scores", "fusion_scores", "score_fused", "with_color", "fuse_pair_section", "pair_sections",
+__all__ = ["to_u8_rgb", "reference_scores", "fusion_scores", "score_fused", "with_color", "fuse_pair_section", "pair_sections",
            "write_metrics_tables", "markdown_table", "NO_REFERENCE_METRICS"]
 
 #: no-reference metrics shown for every pair (gray mode)
 NO_REFERENCE_METRICS = ("mi", "qabf", "ssim", "vif", "sd", "en")
 
 
-def _to_u8_rgb(x: np.ndarray) -> np.ndarray:
+def to_u8_rgb(x: np.ndarray) -> np.ndarray:
+    """Float ``[0, 1]`` image (gray or RGB) -> 8-bit RGB ``(H, W, 3)`` (round half up, gray repeated)."""
     u8 = np.floor(np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(u8[..., None], 3, axis=-1) if u8.ndim == 2 else u8
 
@@ -55,7 +56,7 @@ def reference_scores(fused: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """Full-reference scores against the ground truth: PSNR (dB) and SSIM on 8-bit RGB."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    f8, g8 = _to_u8_rgb(fused), _to_u8_rgb(gt)
+    f8, g8 = to_u8_rgb(fused), to_u8_rgb(gt)
     return {"PSNR_gt": float(peak_signal_noise_ratio(g8, f8, data_range=255)),
             "SSIM_gt": float(structural_similarity(g8, f8, channel_axis=-1, data_range=255))}
 

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..pairs import to_u8_rgb
 from .scoring import Row, _bar
 from .tables import beats_row, means_table
 
@@ -30,11 +31,6 @@ SUBDIR = "generalisation"
 #: scores against the ground truth, in column order (see :func:`unifuse.report.pairs.score_fused`)
 GT_SCORES = ("PSNR_gt", "SSIM_gt", "SAM_gt", "ERGAS_gt")
 COLUMNS, LABEL_H, GAP, QUALITY = 4, 22, 4, 80
-
-
-def _u8(x: np.ndarray) -> np.ndarray:
-    u8 = np.floor(np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return np.repeat(u8[..., None], 3, axis=-1) if u8.ndim == 2 else u8
 
 
 def contact_sheet(tiles: Sequence[tuple[str, np.ndarray]], path: Path, columns: int = COLUMNS) -> Path:
@@ -49,7 +45,7 @@ def contact_sheet(tiles: Sequence[tuple[str, np.ndarray]], path: Path, columns: 
     for k, (label, img) in enumerate(tiles):
         x, y = (k % columns) * cell_w, (k // columns) * cell_h
         draw.text((x + 4, y + 3), label, fill="black", font=font)
-        sheet.paste(Image.fromarray(_u8(img)), (x, y + LABEL_H))
+        sheet.paste(Image.fromarray(to_u8_rgb(img)), (x, y + LABEL_H))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, quality=QUALITY, optimize=True)
     return path
