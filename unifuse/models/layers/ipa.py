@@ -73,8 +73,8 @@ class _PixelAttentionBase(nn.Module):
         products of each input and no concatenated copies are made.
         """
         mlp = self.relation_judger[0]
-        w1, w2 = mlp.fc1.weight.chunk(2, dim=1)
-        px, py = F.linear(x, torch.cat([w1, w2])).chunk(2, dim=-1), F.linear(y, torch.cat([w1, w2])).chunk(2, dim=-1)
+        w = torch.cat(mlp.fc1.weight.chunk(2, dim=1))  # [W_1; W_2]: both blocks in one product per input
+        px, py = F.linear(x, w).chunk(2, dim=-1), F.linear(y, w).chunk(2, dim=-1)
         h_xy = mlp.act(px[0] + py[1] + mlp.fc1.bias)
         h_yx = mlp.act(py[0] + px[1] + mlp.fc1.bias)
         return (torch.softmax(mlp.fc2(h_xy), dim=-1), torch.softmax(mlp.fc2(h_yx), dim=-1))
