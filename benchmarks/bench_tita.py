@@ -25,7 +25,7 @@ each size; random smooth images when the data folder is absent.
 The official code (``github:huxingyuabc/TITA``, never committed here) is imported from
 ``--official`` (default ``/work/official``) at run time. It needs ``timm``'s ``DropPath``,
 ``to_2tuple`` and ``trunc_normal_``: if ``timm`` is not importable, a stand-in package is
-expected under ``<official>/_shim`` (see ``OFFICIAL_SHIM_HELP``). ``mmcv`` must not be
+expected under ``<official>/_shim`` (see ``benchmarks/official.py``). ``mmcv`` must not be
 installed (the official OAF then uses its pure-PyTorch CARAFE, which ours matches). When
 the folder is absent the official comparison is skipped and said so.
 
@@ -55,42 +55,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from official import OFFICIAL_KWARGS, build_official, load_official  # noqa: E402
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
 
 SHARED = Path(os.environ.get("UNIFUSE_SHARED", REPO.parent / "shared"))
 REFERENCE = SHARED / "reference" / "tita_official_case1.pt"
-OFFICIAL_SHIM_HELP = ("a package <official>/_shim/timm/models/layers.py defining DropPath (identity in eval), "
-                      "to_2tuple and trunc_normal_ (torch.nn.init.trunc_normal_)")
-#: constructor arguments of the official test script (spec tita.md §0)
-OFFICIAL_KWARGS = dict(upscale=1, in_chans=1, img_size=128, window_size=8, img_range=1.0, embed_dim=60,
-                       num_heads=[6, 6, 6, 6], mlp_ratio=2, upsampler=None, resi_connection="oaf")
-
-
 # ----------------------------------------------------------------------------- setup
-def load_official(path: Path):
-    """Import the official ``SwinFusion`` class from a checkout at ``path``; None if absent."""
-    if not (path / "models" / "network_swinfusion.py").is_file():
-        return None, f"official code not found at {path}"
-    try:
-        import mmcv  # noqa: F401
-
-        return None, "mmcv is installed: the official OAF would use mmcv's CARAFE (zero padding), not the reference path"
-    except ImportError:
-        pass
-    for p in (path / "_shim", path):
-        if p.is_dir() and str(p) not in sys.path:
-            sys.path.insert(0, str(p))
-    try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from models.network_swinfusion import SwinFusion  # type: ignore[import-not-found]
-    except ImportError as e:
-        return None, f"cannot import the official network from {path} ({e}); needs {OFFICIAL_SHIM_HELP}"
-    return SwinFusion, ""
-
-
 def official_state_dict(official_cls) -> tuple[dict | None, str]:
     """The weights both networks load (official key layout) and a description."""
     if REFERENCE.is_file():
@@ -100,15 +70,6 @@ def official_state_dict(official_cls) -> tuple[dict | None, str]:
         torch.manual_seed(0)
         return official_cls(**OFFICIAL_KWARGS).state_dict(), "official network's random initialisation (seed 0)"
     return None, "our random initialisation (no reference weights, no official code)"
-
-
-def build_official(official_cls, sd):
-    net = official_cls(**OFFICIAL_KWARGS)
-    full = dict(sd)
-    own = net.state_dict()
-    full.update({k: v for k, v in own.items() if k not in full and k.endswith(".attn_mask")})  # deterministic buffers
-    net.load_state_dict(full, strict=True)
-    return net.eval()
 
 
 def build_ours(sd, precision: str):

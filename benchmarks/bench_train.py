@@ -6,10 +6,16 @@ backward, Adam step, FAMO re-evaluation (3 no-grad forwards) and logit step, EMA
 memory, so data loading is not included (``--data`` also times real batches from
 ``../shared/data`` when present).
 
+With ``--official DIR`` (a checkout of ``github:huxingyuabc/TITA``, never committed; see
+``benchmarks/official.py``) the official training step (its network, losses, FAMO and EMA,
+driven as its ``train.py`` loop does) runs on the same batches, interleaved round by round
+with ours, and the per-round speed-up is reported.
+
 Usage::
 
     python benchmarks/bench_train.py [--iters 5] [--warmup 1] [--threads N] [--device cpu]
-        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--no-write] [--output FILE]
+        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--official DIR]
+        [--no-write] [--output FILE]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from unifuse.training.config import from_dict, read_yaml, set_dotted  # noqa: E402
 from unifuse.training.trainer import Trainer  # noqa: E402
@@ -71,6 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
     ap.add_argument("--diagnostics", action="store_true", help="also compute the gradient-conflict diagnostics every iteration")
     ap.add_argument("--data", action="store_true", help="also time loading real batches from the config's data_root")
+    ap.add_argument("--official", type=Path, default=None,
+                    help="checkout of huxingyuabc/TITA: also time its training step, interleaved with ours")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write the results file")
     ap.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "train.md"), help="results file (Markdown)")
     args = ap.parse_args(argv)
@@ -97,15 +106,33 @@ def main(argv=None) -> int:
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize(trainer.device)
 
+        official = None
+        if args.official is not None:
+            from official import OfficialTrainStep
+
+            if set(trainer.task_names) - {"IVF", "MFF", "MEF"}:
+                ap.error("--official needs the tasks IVF, MFF and MEF")
+            official = OfficialTrainStep(args.official, trainer.batches.batch, device=trainer.device)
+
+        cpu = {"ours": [], "official": []}
+
+        def timed(fn, who: str = "ours") -> float:
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            sync()
+            cpu[who].append(time.process_time() - c0)
+            return time.perf_counter() - t0
+
         for _ in range(args.warmup):
             trainer.train_step()
+            if official is not None:
+                official()
         sync()
-        times = []
-        for _ in range(args.iters):
-            t0 = time.perf_counter()
-            trainer.train_step()
-            sync()
-            times.append(time.perf_counter() - t0)
+        times, times_off = [], []
+        for _ in range(args.iters):  # interleaved rounds: [ours, official]
+            times.append(timed(trainer.train_step))
+            if official is not None:
+                times_off.append(timed(official, "official"))
         threads = torch.get_num_threads()
         if trainer.device.type == "cuda":
             peak = f"{torch.cuda.max_memory_allocated(trainer.device) / 2**30:.2f} GiB (CUDA, allocated)"
@@ -154,10 +181,28 @@ def main(argv=None) -> int:
         f"| peak memory | {peak} |",
         f"| **median time per iteration** | **{med:.3f} s** |",
         f"| mean / min / max | {mean:.3f} / {min(times):.3f} / {max(times):.3f} s |",
+        f"| median process CPU time per iteration (all threads; robust to other processes on a 1-thread run) | "
+        f"{statistics.median(cpu['ours']):.3f} s |",
         f"| projected {cfg.iterations:,} iterations | {med * cfg.iterations / 3600:.1f} h |",
     ]
     if data_line:
         lines.append(data_line)
+    if official is not None:
+        ratios = [o / u for o, u in zip(times_off, times)]
+        lines += [
+            f"| official step ({official.n_params:,} parameters; its network, losses, FAMO, Adam, EMA) | "
+            f"median {statistics.median(times_off):.3f} s (min {min(times_off):.3f}, max {max(times_off):.3f}) |",
+            f"| **speed-up, official ÷ ours (median of per-round ratios; target ≥ 2×)** | "
+            f"**{statistics.median(ratios):.2f}×** (range {min(ratios):.2f}–{max(ratios):.2f}) |",
+            f"| official step, median process CPU time | {statistics.median(cpu['official']):.3f} s |",
+            f"| speed-up in process CPU time, official ÷ ours (median of per-round ratios) | "
+            f"{statistics.median([o / u for o, u in zip(cpu['official'], cpu['ours'])]):.2f}× |",
+            "",
+            "Raw times (s), ours: " + ", ".join(f"{t:.2f}" for t in times)
+            + "; official: " + ", ".join(f"{t:.2f}" for t in times_off) + ". Rounds are interleaved "
+            "(ours, then official), both on the same in-memory batches and from their own random initialisation; "
+            "the peak memory above is the process's, which ran both.",
+        ]
     lines += ["", f"Command: `python benchmarks/bench_train.py {' '.join(argv if argv is not None else sys.argv[1:])}`", ""]
     text = "\n".join(lines)
     print(text)
