@@ -43,7 +43,8 @@ def _explicit_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.
     the ``(nW, heads, L, L)`` mask over the batch without copying it.
     """
     logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, nW, h, L, L)
-    logits = logits + (bias if grid.mask is None else bias[None] + grid.mask[:, None])
+    # in place: the matmul's backward needs q and k, not its output
+    logits.add_(bias if grid.mask is None else bias[None] + grid.mask[:, None])
     return logits.softmax(dim=-1) @ v
 
 
