@@ -106,10 +106,9 @@ def run_official_child(args, tasks, batch: int, crop: int) -> dict:
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        why = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
         if p.returncode in (-9, 137):
-            why = f"killed (signal 9, out of memory?): {why}"
-        return {"error": why}
+            return {"error": "the child process was killed by signal 9 (most likely the kernel's out-of-memory killer)"}
+        return {"error": (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]}
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -206,9 +205,9 @@ def main(argv=None) -> int:
     except OSError:
         load = "n/a"
     lines = [
-        "# Training iteration time",
+        "# Training iteration time" + (": ours and the official step" if official is not None else ""),
         "",
-        f"One TITA iteration as in the paper: {len(cfg.tasks)} tasks × batch {cfg.batch_size} × {cfg.crop_size}×{cfg.crop_size}, "
+        f"One TITA training iteration (the paper's: 3 tasks × batch 8 × 64×64): {len(cfg.tasks)} tasks × batch {cfg.batch_size} × {cfg.crop_size}×{cfg.crop_size}, "
         f"forward + losses, {cfg.weighting.name} backward, Adam step"
         + (", FAMO re-evaluation (3 no-grad forwards) + logit step" if cfg.weighting.name == "famo" else "")
         + ", EMA update" + (", gradient-conflict diagnostics" if args.diagnostics else "") + ".",
