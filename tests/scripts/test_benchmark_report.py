@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,14 @@ from unifuse.models.tita.checkpoint import save_tita_weights
 from unifuse.report.benchmark import ReportConfig, build_report
 from unifuse.report.benchmark.tables import fmt
 
-REPO = Path(__file__).resolve().parents[2]
+from script_loader import load_script
+
 METRICS = ("sd", "ei")
 IMAGES = ("carWhite", "elecbike")  # 96 and 64 px crops
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmark_report", REPO / "scripts" / "benchmark_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmark_report")
 
 
 def _mean_cells(per_image: list[dict]) -> list[str]:

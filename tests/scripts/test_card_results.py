@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from script_loader import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("card_results", REPO / "scripts" / "card_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("card_results")
 
 
 def test_table_cells(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -10,15 +9,14 @@ import torch
 
 from unifuse.cli.main import main as cli
 
+from script_loader import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "configs" / "tita_smoke.yaml")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("select_weights", REPO / "scripts" / "select_weights.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("select_weights")
 
 
 def test_scores_every_checkpoint_and_picks_the_lowest_sum(tmp_path, capsys):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,14 +12,11 @@ import unifuse
 from unifuse.models.tita import TITA
 from unifuse.training.checkpoint import save_checkpoint
 
-REPO = Path(__file__).resolve().parents[2]
+from script_loader import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ship_weights", REPO / "scripts" / "ship_weights.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("ship_weights")
 
 
 def _run(tmp_path, model_cfg, steps=(100, 200)):
