@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from unifuse.errors import UnifuseError  # noqa: E402
 from unifuse.training.checkpoint import list_checkpoints  # noqa: E402
 from unifuse.training.config import dataset_specs, from_dict, read_yaml  # noqa: E402
+from unifuse.training.trainer import make_task_loss  # noqa: E402
 
 KINDS = {"ema": "ema.safetensors", "live": "model.safetensors"}
 
@@ -47,13 +48,6 @@ def fixed_crops(cfg, task, crop: int, seed: int) -> tuple[torch.Tensor, torch.Te
             a.append(s["A"])
             b.append(s["B"])
     return torch.stack(a), torch.stack(b)
-
-
-def task_loss_fn(cfg, task):
-    from unifuse.losses import TASK_LOSS, create_loss
-
-    name = task.loss or ("uni" if cfg.loss == "uni" else TASK_LOSS[task.name])
-    return create_loss(name, **(cfg.loss_params if name == "uni" else {}))
 
 
 @torch.no_grad()
@@ -87,7 +81,7 @@ def main(argv=None) -> int:
             ckpts = [c for c in ckpts if c[0] in want]
             if not ckpts:
                 raise UnifuseError(f"none of the steps {sorted(want)} has a checkpoint in {args.run}")
-        data = {t.name: (fixed_crops(cfg, t, args.crop, args.seed), task_loss_fn(cfg, t)) for t in cfg.tasks}
+        data = {t.name: (fixed_crops(cfg, t, args.crop, args.seed), make_task_loss(cfg, t)) for t in cfg.tasks}
     except (UnifuseError, OSError, KeyError, ValueError) as e:
         print(f"select_weights: {e}", file=sys.stderr)
         return 2

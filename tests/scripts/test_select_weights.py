@@ -38,7 +38,7 @@ def test_scores_every_checkpoint_and_picks_the_lowest_sum(tmp_path, capsys):
     cfg = mod.from_dict(mod.read_yaml(run / "config.yaml"), "t")
     task = cfg.tasks[0]
     a, b = mod.fixed_crops(cfg, task, 32, 12345)
-    direct = mod.mean_loss(mod.task_loss_fn(cfg, task), torch.maximum, a, b, 4)
+    direct = mod.mean_loss(mod.make_task_loss(cfg, task), torch.maximum, a, b, 4)
     assert abs(direct - rows["max(A, B)"][0]) < 1e-3
 
 

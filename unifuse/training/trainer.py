@@ -105,6 +105,26 @@ def set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+
+def make_task_loss(cfg: TrainConfig, task, device: torch.device | str = "cpu") -> Callable:
+    """The training objective of ``task``: its own ``loss`` if set, else ``uni`` when the
+    config's ``loss`` is ``uni``, else the task's official loss (``TASK_LOSS``)."""
+    from ..losses import TASK_LOSS, create_loss
+
+    if task.loss is not None:
+        name = task.loss
+    elif cfg.loss == "uni":
+        name = "uni"
+    else:
+        if task.name not in TASK_LOSS:
+            raise ConfigError(f"task {task.name!r} has no default loss; set tasks[].loss (known tasks: {', '.join(TASK_LOSS)})")
+        name = TASK_LOSS[task.name]
+    fn = create_loss(name, **(cfg.loss_params if name == "uni" else {}))
+    if isinstance(fn, nn.Module):
+        fn = fn.to(device)
+    return fn
+
+
 class Trainer:
     """Trains ``cfg.model`` on ``cfg.tasks`` into the run folder ``out``.
 
@@ -171,7 +191,7 @@ class Trainer:
         from .weighting import create_weighting
 
         self.weighting = create_weighting(cfg.weighting.name, len(self.task_names), **cfg.weighting.params)
-        self.losses = [self._make_loss(t) for t in cfg.tasks]
+        self.losses = [make_task_loss(cfg, t, self.device) for t in cfg.tasks]
         if self.ctx.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -205,23 +225,6 @@ class Trainer:
         if not resume:
             raise ConfigError(f"{self.out}: folder already holds checkpoints; pass --resume to continue or choose another --out")
         return load_checkpoint(found)
-
-    def _make_loss(self, task) -> Callable:
-        from ..losses import TASK_LOSS, create_loss
-
-        if task.loss is not None:
-            name = task.loss
-        elif self.cfg.loss == "uni":
-            name = "uni"
-        else:
-            if task.name not in TASK_LOSS:
-                raise ConfigError(f"task {task.name!r} has no default loss; set tasks[].loss (known tasks: {', '.join(TASK_LOSS)})")
-            name = TASK_LOSS[task.name]
-        params = self.cfg.loss_params if name == "uni" else {}
-        fn = create_loss(name, **params)
-        if isinstance(fn, nn.Module):
-            fn = fn.to(self.device)
-        return fn
 
     def _make_batches(self):
         from ..data.datasets import build_dataset
