@@ -15,33 +15,32 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from unifuse.report.benchmark.tables import TITLES, means  # noqa: E402
+
 #: the metrics of the card, in this order, where the CSV has them (all higher-is-better)
 METRICS = ("mi", "fmi", "qabf", "qp", "qw", "vif", "sd", "ei", "ssim", "mef_ssim")
-TITLES = {"mef_ssim": "MEF-SSIM", "qabf": "Qabf", "qp": "Qp", "qw": "Qw"}
 
 
 def suite_table(path: Path, ours: str) -> list[str]:
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
-    by = defaultdict(list)
-    for r in rows:
-        by[(r["method"], r["kind"])].append(r)
     cols = [m for m in METRICS if m in rows[0]]
-    mean = {k: {m: statistics.fmean(float(r[m]) for r in v) for m in cols} for k, v in by.items()}
-    mine = next(k for k in mean if k[0].lower() == ours)
-    baselines = [k for k in mean if k[1] == "baseline"]
+    mean = means(rows, cols)  # {method: {metric: mean over its images}}, NaN left out as in the report
+    mine = next(k for k in mean if k.lower() == ours)
+    baselines = list(dict.fromkeys(r["method"] for r in rows if r["kind"] == "baseline"))
     cells = []
     for m in cols:
         b = max(baselines, key=lambda k: mean[k][m])
         ok = " ✓" if mean[mine][m] >= mean[b][m] else ""
-        cells.append(f"{mean[mine][m]:.3f} / {mean[b][m]:.3f} ({b[0]}){ok}")
-    return [f"**{path.stem} ({len(by[mine])} pairs)**", "",
-            "| " + " | ".join(TITLES.get(c, c.upper()) for c in cols) + " |",
+        cells.append(f"{mean[mine][m]:.3f} / {mean[b][m]:.3f} ({b}){ok}")
+    n_pairs = sum(1 for r in rows if r["method"] == mine)
+    return [f"**{path.stem} ({n_pairs} pairs)**", "",
+            "| " + " | ".join(TITLES[c] for c in cols) + " |",
             "|" + "---|" * len(cols),
             "| " + " | ".join(cells) + " |", ""]
 
