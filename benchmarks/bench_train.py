@@ -69,6 +69,27 @@ class RandomBatches:
         return {}
 
 
+def time_steps(step, device, warmup: int, iters: int) -> tuple[list[float], list[float]]:
+    """Call ``step()`` ``warmup`` times untimed, then ``iters`` times; ``(wall times, process CPU times)`` in s."""
+    device = torch.device(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        step()
+    sync()
+    wall, cpu = [], []
+    for _ in range(iters):
+        c0, t0 = time.process_time(), time.perf_counter()
+        step()
+        sync()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
+
+
 def official_child(args) -> int:
     """Child process: time the official step; print one JSON line (wall/CPU times, peak RSS)."""
     import json
@@ -81,16 +102,7 @@ def official_child(args) -> int:
     tasks = args.official_child.split(",")
     batches = RandomBatches(tasks, args.child_batch, args.child_crop, args.device)
     step = OfficialTrainStep(args.official, batches.batch, device=args.device)
-    for _ in range(args.warmup):
-        step()
-    wall, cpu = [], []
-    for _ in range(args.iters):
-        c0, t0 = time.process_time(), time.perf_counter()
-        step()
-        if step.device.type == "cuda":
-            torch.cuda.synchronize(step.device)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+    wall, cpu = time_steps(step, step.device, args.warmup, args.iters)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"wall": wall, "cpu": cpu, "peak_gib": peak, "n_params": step.n_params}))
     return 0
@@ -157,23 +169,7 @@ def main(argv=None) -> int:
         trainer.batches = RandomBatches(trainer.task_names, cfg.batch_size, cfg.crop_size, trainer.device)
         n_params = sum(p.numel() for p in trainer.model.parameters())
 
-        def sync():
-            if trainer.device.type == "cuda":
-                torch.cuda.synchronize(trainer.device)
-
-        cpu = {"ours": []}
-
-        def timed(fn) -> float:
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            sync()
-            cpu["ours"].append(time.process_time() - c0)
-            return time.perf_counter() - t0
-
-        for _ in range(args.warmup):
-            trainer.train_step()
-        sync()
-        times = [timed(trainer.train_step) for _ in range(args.iters)]
+        times, cpu_ours = time_steps(trainer.train_step, trainer.device, args.warmup, args.iters)
         threads = torch.get_num_threads()
         if trainer.device.type == "cuda":
             peak = f"{torch.cuda.max_memory_allocated(trainer.device) / 2**30:.2f} GiB (CUDA, allocated)"
@@ -223,7 +219,7 @@ def main(argv=None) -> int:
         f"| **median time per iteration** | **{med:.3f} s** |",
         f"| mean / min / max | {mean:.3f} / {min(times):.3f} / {max(times):.3f} s |",
         f"| median process CPU time per iteration (all threads; robust to other processes on a 1-thread run) | "
-        f"{statistics.median(cpu['ours']):.3f} s |",
+        f"{statistics.median(cpu_ours):.3f} s |",
         f"| projected {cfg.iterations:,} iterations | {med * cfg.iterations / 3600:.1f} h |",
     ]
     if data_line:
@@ -236,11 +232,11 @@ def main(argv=None) -> int:
             f"| official step ({official['n_params']:,} parameters; its network, losses, FAMO, Adam, EMA), own process | "
             f"median {med_w:.3f} s wall, {med_c:.3f} s process CPU; peak {official['peak_gib']:.2f} GiB (process peak RSS) |",
             f"| **speed-up in process CPU time, official ÷ ours (medians; target ≥ 2×)** | "
-            f"**{med_c / statistics.median(cpu['ours']):.2f}×** |",
+            f"**{med_c / statistics.median(cpu_ours):.2f}×** |",
             f"| speed-up in wall time, official ÷ ours (medians) | {med_w / med:.2f}× |",
             "",
             "Raw times (s), ours: wall " + ", ".join(f"{t:.2f}" for t in times) + ", CPU "
-            + ", ".join(f"{t:.2f}" for t in cpu["ours"]) + "; official: wall "
+            + ", ".join(f"{t:.2f}" for t in cpu_ours) + "; official: wall "
             + ", ".join(f"{t:.2f}" for t in official["wall"]) + ", CPU " + ", ".join(f"{t:.2f}" for t in official["cpu"])
             + ". The official step runs first, in a child process of its own (so neither's memory is held "
             "while the other runs), on the same in-memory batches (same seed) and from its own random "
