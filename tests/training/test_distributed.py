@@ -80,3 +80,10 @@ def test_two_gloo_processes_match_single_process(tiny_data, tmp_path):
     # the checkpoint holds both ranks' sampler and RNG states
     state = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "step_00000002")["state"]
     assert state["world_size"] == 2 and len(state["ranks"]) == 2
+
+    # the 2-process run resumed by one process: one warning about the process count, the run goes on
+    with pytest.warns(UserWarning, match="written by 2 process"):
+        resumed = Trainer(from_dict(ddp_config_dict(tiny_data, ITERS + 2)), tmp_path / "ddp", resume=True)
+    assert resumed.step == ITERS
+    resumed.fit()
+    assert [int(r["step"]) for r in read_csv(tmp_path / "ddp" / "train_log.csv")] == list(range(1, ITERS + 3))

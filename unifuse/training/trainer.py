@@ -313,11 +313,12 @@ class Trainer:
             self.batches.load_state_dict(mine["sampler"])
             set_rng_state(mine["rng"], self.device)
         else:
-            warnings.warn(
-                f"checkpoint was written by {len(ranks)} process(es), resuming with {self.ctx.world_size}: "
-                "data order follows rank 0's sampler and RNG streams are re-seeded (not bit-exact)",
-                stacklevel=2,
-            )
+            if self.ctx.is_main:  # one warning per job, not one per process
+                warnings.warn(
+                    f"checkpoint was written by {len(ranks)} process(es), resuming with {self.ctx.world_size}: "
+                    "data order follows rank 0's sampler and RNG streams are re-seeded (not bit-exact)",
+                    stacklevel=2,
+                )
             self.batches.load_state_dict(ranks[0]["sampler"])
             seed_everything(self.cfg.seed + self.ctx.rank + 1_000_003 * ckpt["step"])
         self._nonfinite_streak = int(state.get("nonfinite_streak", 0))
