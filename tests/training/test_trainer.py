@@ -67,13 +67,15 @@ def test_existing_run_needs_resume_and_resume_can_extend(tiny_data, tmp_path, ca
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [2]
     with pytest.raises(ConfigError, match="--resume"):
         Trainer(cfg, tmp_path / "run")
-    longer = _cfg(tiny_data, iterations=3, checkpoint_every=1, keep_checkpoints=1, optimizer={"lr": 0.5})
+    longer = _cfg(tiny_data, iterations=3, checkpoint_every=1, keep_checkpoints=2, optimizer={"lr": 0.5})
     trainer = Trainer(longer, tmp_path / "run", resume=True)
     assert trainer.cfg.iterations == 3 and trainer.cfg.optimizer.lr == 1e-3  # the recipe comes from the checkpoint
+    assert trainer.cfg.keep_checkpoints == 2  # ... the run options from the invocation
     assert "ignoring changed key(s): optimizer.lr" in capsys.readouterr().err
     out = trainer.fit()
     assert out["step"] == 3
     assert [r["step"] for r in read_csv(tmp_path / "run" / "train_log.csv")] == ["1", "2", "3"]
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [2, 3]
 
 
 def test_resume_without_checkpoint_starts_fresh(tiny_data, tmp_path):

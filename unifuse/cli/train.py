@@ -33,7 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("config", help="YAML training recipe, e.g. configs/tita.yaml")
     p.add_argument("--out", required=True, help="run folder (checkpoints, logs, final weights)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out (fresh start if none)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out (fresh start if none); the recipe comes from the "
+                   "checkpoint, only run options (iterations, device, threads, data_root, num_workers, tensorboard, "
+                   "print/log/diagnostics/checkpoint frequency, keep_checkpoints) from this invocation")
     p.add_argument("--iterations", type=int, help="override the number of iterations (also to extend a resumed run)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's, normally auto)")
     p.add_argument("--data-root", help="folder the dataset roots are relative to (default: the config's data_root)")

@@ -61,8 +61,13 @@ from .ema import ModelEMA
 from .logging import CSVLog, TensorBoardLog
 
 CHECKPOINT_VERSION = 1
-#: options taken from the current invocation when resuming (the rest of the recipe comes from the checkpoint)
-RUN_OPTIONS = ("iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every")
+#: options taken from the current invocation when resuming (the rest of the recipe comes from the
+#: checkpoint): where and how long to run, and how often to log, diagnose and checkpoint - none of
+#: them changes the weights' trajectory
+RUN_OPTIONS = (
+    "iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every",
+    "log_every", "diagnostics_every", "checkpoint_every", "keep_checkpoints",
+)
 
 
 class NonFiniteError(UnifuseError):
