@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from unifuse.training.logging import CSVLog, TensorBoardLog, read_columns, read_csv
-from unifuse.training.plot import PALETTE, line_plot, nice_ticks, plot_training
+from unifuse.training.plot import PALETTE, _tint, auto_smooth, line_plot, moving_average, nice_ticks, plot_training
 
 
 def test_csv_resume_drops_rows_after_the_checkpoint(tmp_path):
@@ -65,3 +66,42 @@ def test_plot_training_writes_the_four_figures(tmp_path):
     out = plot_training(tmp_path)
     assert sorted(p.name for p in out) == ["conflicts.png", "gradnorms.png", "losses.png", "weights.png"]
     assert all(Image.open(p).size == (900, 520) for p in out)
+
+
+def test_moving_average_is_trailing_and_skips_non_finite_values():
+    got = moving_average([1.0, 3.0, math.nan, 5.0, 7.0], 2)
+    assert got == [1.0, 2.0, 3.0, 5.0, 6.0]  # window (3, nan) -> 3; (nan, 5) -> 5
+    assert math.isnan(moving_average([math.nan, math.nan, 2.0], 2)[1])
+    assert moving_average([4.0, 2.0], 10) == [4.0, 3.0]
+    assert auto_smooth(100) == 0 and auto_smooth(249) == 0 and auto_smooth(250) == 5 and auto_smooth(20000) == 400
+
+
+def _count_colour(img: np.ndarray, colour: str) -> int:
+    rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return int((np.abs(img.astype(int) - rgb).sum(-1) < 20).sum())
+
+
+def test_plot_training_smooth_draws_the_mean_over_the_faint_raw_losses(tmp_path):
+    log = CSVLog(tmp_path / "train_log.csv", ["step", "loss_IVF", "loss_MFF"])
+    rng = np.random.default_rng(0)
+    for s in range(1, 301):
+        log.write({"step": s, "loss_IVF": 10 / s**0.5 * (1 + 0.5 * rng.random()), "loss_MFF": 5 / s**0.5 * (1 + 0.5 * rng.random())})
+    log.close()
+    raw = np.asarray(Image.open(plot_training(tmp_path, tmp_path / "raw", smooth=0)[0]).convert("RGB"))
+    auto = np.asarray(Image.open(plot_training(tmp_path, tmp_path / "auto")[0]).convert("RGB"))  # 300 rows: window 6
+    for colour in PALETTE[:2]:
+        assert _count_colour(raw, colour) > 200 and _count_colour(auto, colour) > 200
+        # raw only: the light tint appears on anti-aliased edges alone; smoothed: the raw curves are drawn in it
+        assert _count_colour(auto, _tint(colour)) > 1.5 * _count_colour(raw, _tint(colour)), colour
+
+
+def test_line_plot_draws_faint_series_in_a_tint_of_their_colour(tmp_path):
+    x, kw = list(range(50)), dict(size=(400, 300), ylim=(0.0, 4.0))
+    plain = np.asarray(Image.open(line_plot({"a": (x, [1.0] * 50)}, tmp_path / "plain.png", **kw)).convert("RGB")).astype(int)
+    both = np.asarray(Image.open(line_plot({"a": (x, [1.0] * 50)}, tmp_path / "both.png", faint={"a": (x, [3.0] * 50)}, **kw)).convert("RGB")).astype(int)
+    changed = np.abs(both - plain).sum(-1) > 30
+    rows = np.nonzero(changed.sum(1) > 100)[0]  # the faint line: y = 3, half the plot height above y = 1
+    main_row = np.argmin(np.abs(plain - (0x1F, 0x77, 0xB4)).sum(-1)[:, 200])
+    assert rows.size and rows.max() < main_row - 80
+    tint = np.array([int(_tint(PALETTE[0])[i:i + 2], 16) for i in (1, 3, 5)])
+    assert np.abs(both[rows] - tint).sum(-1).min(1).max() < 60  # drawn in the light tint of series a's colour

@@ -18,6 +18,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="DIR", help="run folder written by `unifuse train`")
     p.add_argument("--out", help="folder for the PNG files (default: DIR/plots)")
+    p.add_argument("--smooth", type=int, metavar="N",
+                   help="draw the losses as a moving average over N iterations over the faint raw curves "
+                   "(default: about 1/50 of the run, none for runs under 250 iterations; 0 = raw only)")
     p.set_defaults(func=run)
     return p
 
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "train_log.csv").is_file():
         raise ConfigError(f"{run_dir}: no train_log.csv here (not a `unifuse train` run folder)")
-    for path in plot_training(run_dir, args.out):
+    if args.smooth is not None and args.smooth < 0:
+        raise ConfigError(f"--smooth must be >= 0, got {args.smooth}")
+    for path in plot_training(run_dir, args.out, smooth=args.smooth):
         print(path)
     return 0

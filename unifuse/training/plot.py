@@ -3,7 +3,8 @@
 :func:`line_plot` is a small line-chart helper (axes, "nice" ticks, grid, legend, optional
 log-scale y); :func:`plot_training` turns a run folder's CSV logs into
 
-* ``losses.png``    — per-task losses (the post-step values the trainer logs),
+* ``losses.png``    — per-task losses (the values the trainer logs; with ``smooth`` a trailing
+  moving average drawn over the faint raw curves),
 * ``weights.png``   — per-task weights (FAMO ``softmax(ξ)``, or 1/T for ``mean``),
 * ``conflicts.png`` — pairwise angles between task gradients (degrees), and
 * ``gradnorms.png`` — per-task gradient norms,
@@ -18,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .logging import read_columns
@@ -83,13 +85,17 @@ def line_plot(
     ylim: Optional[Tuple[float, float]] = None,
     hlines: Sequence[float] = (),
     yticks: Optional[Sequence[float]] = None,
+    faint: Optional[Mapping[str, Series]] = None,
 ) -> Path:
     """Draw named ``(x, y)`` series as lines and save a PNG.
 
     Non-finite points (and, with ``logy``, non-positive ones) break a line. ``hlines``
     draws dashed horizontal reference lines (e.g. 90° in an angle plot); ``yticks``
-    overrides the automatic linear y ticks.
+    overrides the automatic linear y ticks. ``faint`` series (keyed like ``series``, e.g.
+    the raw values under a moving average) are drawn first in a light tint of the same
+    colour; they count for the axis range.
     """
+    faint = dict(faint or {})
     W, H = size
     img = Image.new("RGB", size, "white")
     d = ImageDraw.Draw(img)
@@ -98,7 +104,8 @@ def line_plot(
 
     tr = (lambda v: math.log10(v)) if logy else (lambda v: v)
     ok = (lambda v: math.isfinite(v) and v > 0) if logy else math.isfinite
-    pts = [(float(x), tr(float(y))) for s in series.values() for x, y in zip(*s) if math.isfinite(float(x)) and ok(float(y))]
+    every = list(series.values()) + list(faint.values())
+    pts = [(float(x), tr(float(y))) for s in every for x, y in zip(*s) if math.isfinite(float(x)) and ok(float(y))]
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
@@ -154,11 +161,12 @@ def line_plot(
     # data: drawn at SS× resolution on a transparent layer and downsampled (anti-aliased lines)
     layer = Image.new("RGBA", (W * SS, H * SS), (255, 255, 255, 0))
     dl = ImageDraw.Draw(layer)
-    for i, name in enumerate(series):
-        colour = PALETTE[i % len(PALETTE)]
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
+    layers = [(faint[n], _tint(colours.get(n, "#7f7f7f"))) for n in faint] + [(series[n], colours[n]) for n in series]
+    for data, colour in layers:
         seg: List[Tuple[float, float]] = []
         # split into runs of valid points, in the original order
-        for x, y in zip(*series[name]):
+        for x, y in zip(*data):
             x, y = float(x), float(y)
             if math.isfinite(x) and ok(y):
                 seg.append((px(x) * SS, py(min(max(tr(y), y0), y1)) * SS))
@@ -208,13 +216,46 @@ def _draw_seg(d: ImageDraw.ImageDraw, seg: List[Tuple[float, float]], colour: st
         d.line(seg, fill=colour, width=2 * SS, joint="curve")
 
 
+def _tint(colour: str, amount: float = 0.7) -> str:
+    """``colour`` (``#rrggbb``) mixed with ``amount`` of white."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+
+
+def moving_average(y: Sequence[float], window: int) -> List[float]:
+    """Trailing mean over the last ``window`` values, ignoring non-finite ones (NaN where a
+    window holds none); the first values average over what exists so far."""
+    v = np.asarray(y, dtype=np.float64)
+    good = np.isfinite(v)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(good, v, 0.0))])
+    ccnt = np.concatenate([[0], np.cumsum(good)])
+    hi = np.arange(1, v.size + 1)
+    lo = np.maximum(hi - window, 0)
+    n = ccnt[hi] - ccnt[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (csum[hi] - csum[lo]) / n, np.nan).tolist()
+
+
+def auto_smooth(n_points: int) -> int:
+    """Default moving-average window for ``n_points`` logged iterations: about 1/50 of the
+    run, and none below 5 (short runs are shown raw)."""
+    w = n_points // 50
+    return w if w >= 5 else 0
+
+
 def _prefixed(cols: Dict[str, List[float]], prefix: str) -> Dict[str, Series]:
     steps = cols.get("step", [])
     return {k[len(prefix):]: (steps, v) for k, v in cols.items() if k.startswith(prefix)}
 
 
-def plot_training(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> List[Path]:
-    """Write the training figures of ``run_dir`` (see module doc); returns the PNG paths."""
+def plot_training(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, smooth: Optional[int] = None) -> List[Path]:
+    """Write the training figures of ``run_dir`` (see module doc); returns the PNG paths.
+
+    ``smooth``: moving-average window (iterations) of the loss curves; ``None`` picks one
+    with :func:`auto_smooth`, ``0`` or ``1`` draws the raw losses only.
+    """
+    if smooth is not None and smooth < 0:
+        raise ValueError(f"smooth must be >= 0, got {smooth}")
     run = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run / "plots"
     written: List[Path] = []
@@ -224,7 +265,13 @@ def plot_training(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         losses = _prefixed(cols, "loss_")
         if losses:
             positive = all(y > 0 for _, ys in losses.values() for y in ys if math.isfinite(y))
-            written.append(line_plot(losses, out / "losses.png", "Per-task training loss", "iteration", "loss", logy=positive))
+            window = auto_smooth(len(cols.get("step", []))) if smooth is None else smooth
+            if window > 1:
+                mean = {k: (x, moving_average(y, window)) for k, (x, y) in losses.items()}
+                written.append(line_plot(mean, out / "losses.png", f"Per-task training loss (mean of the last {window} iterations; raw: light)",
+                                         "iteration", "loss", logy=positive, faint=losses))
+            else:
+                written.append(line_plot(losses, out / "losses.png", "Per-task training loss", "iteration", "loss", logy=positive))
         weights = _prefixed(cols, "weight_")
         if weights:
             written.append(line_plot(weights, out / "weights.png", "Task weights", "iteration", "weight", hlines=(1.0 / len(weights),)))
