@@ -52,10 +52,10 @@ def _add_paths(path: Path) -> None:
 def install_import_placeholders() -> list[str]:
     """Register empty ``cvxpy`` / ``torchvision.transforms.functional`` modules if not installed."""
     added = []
-    if importlib.util.find_spec("cvxpy") is None and "cvxpy" not in sys.modules:
+    if "cvxpy" not in sys.modules and importlib.util.find_spec("cvxpy") is None:
         sys.modules["cvxpy"] = types.ModuleType("cvxpy")
         added.append("cvxpy")
-    if importlib.util.find_spec("torchvision") is None and "torchvision" not in sys.modules:
+    if "torchvision" not in sys.modules and importlib.util.find_spec("torchvision") is None:
         tv = types.ModuleType("torchvision")
         tr = types.ModuleType("torchvision.transforms")
         fn = types.ModuleType("torchvision.transforms.functional")
@@ -95,9 +95,10 @@ def load_official(path: Path):
     return SwinFusion, ""
 
 
-def build_official(official_cls, sd=None, train: bool = False):
-    """The official network with the official-layout state dict ``sd`` (its own init if None)."""
-    net = official_cls(**OFFICIAL_KWARGS)
+def build_official(official_cls, sd=None, train: bool = False, **overrides):
+    """The official network with the official-layout state dict ``sd`` (its own init if None);
+    ``overrides`` replace constructor arguments of :data:`OFFICIAL_KWARGS` (e.g. ``drop_path_rate``)."""
+    net = official_cls(**{**OFFICIAL_KWARGS, **overrides})
     if sd is not None:
         full = dict(sd)
         own = net.state_dict()
@@ -118,10 +119,11 @@ class OfficialTrainStep:
     scheduler, logging and TensorBoard writes are left out (not compute).
 
     ``batches`` maps our task names (``IVF``, ``MFF``, ``MEF``) to ``{"A", "B"}`` tensors
-    ``(b, 1, s, s)`` in [0, 1].
+    ``(b, 1, s, s)`` in [0, 1]. ``dtype`` casts the network, losses and batches (float64 for
+    comparisons); ``net_kwargs`` override constructor arguments (e.g. ``drop_path_rate=0``).
     """
 
-    def __init__(self, path: Path, batches: dict, sd=None, device="cpu"):
+    def __init__(self, path: Path, batches: dict, sd=None, device="cpu", dtype=torch.float32, net_kwargs=None):
         cls, why = load_official(path)
         if cls is None:
             raise RuntimeError(why)
@@ -136,10 +138,10 @@ class OfficialTrainStep:
         losses = {"vif": fusion_loss_vif, "mff": fusion_loss_mff, "mef": fusion_loss_mef}
         self.device = torch.device(device)
         self.tasks = list(batches)
-        self.batches = {t: {k: batches[t][k].to(self.device) for k in ("A", "B")} for t in self.tasks}
+        self.batches = {t: {k: batches[t][k].to(self.device, dtype) for k in ("A", "B")} for t in self.tasks}
         with cuda_as_identity(self.device.type != "cuda"):
-            self.lossfns = [losses[OFFICIAL_LOSS_OF_TASK[t]]().to(self.device) for t in self.tasks]
-        self.net = build_official(cls, sd, train=True).to(self.device)
+            self.lossfns = [losses[OFFICIAL_LOSS_OF_TASK[t]]().to(self.device, dtype) for t in self.tasks]
+        self.net = build_official(cls, sd, train=True, **(net_kwargs or {})).to(self.device, dtype)
         self.ema = copy.deepcopy(self.net).eval()
         self.opt = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=OFFICIAL_TRAIN["lr"], weight_decay=0)
         params = extract_weight_method_parameters_from_args(gamma=OFFICIAL_TRAIN["famo_gamma"],

@@ -173,6 +173,17 @@ def test_bf16_close_to_fp32(case1):
     assert psnr > 35
 
 
+def test_float64_model_computes_and_returns_float64(case1):
+    m32 = unifuse.load_model("tita", weights=case1["state_dict"])
+    m64 = unifuse.load_model("tita", weights=case1["state_dict"]).double()
+    a, b = case1["a"][..., :40, :48], case1["b"][..., :40, :48]
+    with torch.no_grad():
+        o32, o64 = m32(a, b), m64(a.double(), b.double())
+    assert o64.dtype == torch.float64 and o32.dtype == torch.float32  # no silent cast to float32
+    assert (o64 - o32.double()).abs().max() < 1e-4
+    assert (o64 - o64.float().double()).abs().max() > 0  # values carry float64 precision, not a float32 round trip
+
+
 def test_config_validation():
     with pytest.raises(ConfigError, match="fusion_layout"):
         TITAConfig(fusion_layout="XX")

@@ -66,7 +66,7 @@ class FAMO(Weighting):
         s = self.surrogate(losses, reference)
         s.backward()
         pre = losses if reference is None else reference
-        self.prev_losses = pre.detach().to(device="cpu", dtype=torch.float32).clone()  # ξ lives on the CPU
+        self.prev_losses = pre.detach().to(device="cpu").clone()  # ξ lives on the CPU; the losses keep their dtype
         return s.detach()
 
     def task_coefficients(self, losses: Tensor) -> Tensor:
@@ -81,8 +81,9 @@ class FAMO(Weighting):
         self._check(new_losses, "update")
         if self.prev_losses is None:
             raise ConfigError("famo: update() called before backward()")
-        new = new_losses.detach().to(device="cpu", dtype=torch.float32)
-        delta = self._d(self.prev_losses).log() - self._d(new).log()
+        new = new_losses.detach().to(device="cpu")
+        # δ in the losses' precision, then to ξ's (float32), as the official vector-Jacobian product does
+        delta = (self._d(self.prev_losses).log() - self._d(new).log()).to(self.xi.dtype)
         z = torch.softmax(self.xi, -1)
         g = z * (delta - (z * delta).sum())
         self.optimizer.zero_grad(set_to_none=False)
@@ -112,7 +113,7 @@ class FAMO(Weighting):
             self.xi.copy_(xi)
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         pl = state.get("prev_losses")
-        self.prev_losses = None if pl is None else torch.as_tensor(pl, dtype=torch.float32).clone()
+        self.prev_losses = None if pl is None else torch.as_tensor(pl).clone()
         if "min_losses" in state:
             self.min_losses = torch.as_tensor(state["min_losses"], dtype=torch.float32).clone()
         self.eps = float(state.get("eps", self.eps))

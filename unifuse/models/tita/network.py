@@ -190,7 +190,7 @@ class TITA(nn.Module):
         """Per-pixel features whose image-wide mean is the global context: ``(N, 2C, H', W')``."""
         with self._autocast(a):
             fa, fb = self.encode(a, b)
-        return torch.cat([fa, fb], dim=1).float()
+        return torch.cat([fa, fb], dim=1).to(a.dtype)
 
     def _autocast(self, a: torch.Tensor):
         import contextlib
@@ -206,7 +206,7 @@ class TITA(nn.Module):
         ws = self.config.window_size
         with self._autocast(a):
             out = self.decode(*self.encode(pad_to_multiple(a, ws), pad_to_multiple(b, ws)), context=context)
-        return out.float()[..., :H, :W]
+        return out.to(a.dtype)[..., :H, :W]  # autocast (bf16/fp16) returns to the input's dtype
 
     # ------------------------------------------------------------------ utilities
     def set_precision(self, precision: str) -> "TITA":
