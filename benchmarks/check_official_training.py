@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from official import _add_paths, cuda_as_identity, install_import_placeholders  # noqa: E402
 
 from unifuse.losses import create_loss  # noqa: E402
+from unifuse.losses.ssim import gaussian_kernel1d  # noqa: E402
 from unifuse.training.famo import FAMO  # noqa: E402
 
 LOSS_TOL = 1e-10  # float64, against the official formula with a float64 window
@@ -110,9 +111,7 @@ def float64_ssim_window():
     shipped = mod.create_window
 
     def create_window(window_size, channel):
-        x = torch.arange(window_size, dtype=torch.float64) - window_size // 2
-        g = torch.exp(-(x**2) / (2 * 1.5**2))
-        g = g / g.sum()
+        g = gaussian_kernel1d(window_size, 1.5, dtype=torch.float64)
         return torch.outer(g, g).expand(channel, 1, window_size, window_size).contiguous()
 
     mod.create_window = create_window

@@ -89,6 +89,12 @@ def read_columns(path: str | os.PathLike) -> Dict[str, List[float]]:
     return cols
 
 
+def prefixed_columns(cols: Mapping[str, List[float]], prefix: str) -> Dict[str, List[float]]:
+    """The columns named ``prefix + name`` of :func:`read_columns`' result, keyed by ``name``
+    (e.g. ``loss_IVF`` -> ``IVF`` for ``prefix="loss_"``), in file order."""
+    return {k[len(prefix):]: v for k, v in cols.items() if k.startswith(prefix)}
+
+
 class TensorBoardLog:
     """Thin optional wrapper over ``torch.utils.tensorboard.SummaryWriter``.
 

@@ -22,7 +22,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .logging import read_columns
+from .logging import prefixed_columns, read_columns
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -245,7 +245,7 @@ def auto_smooth(n_points: int) -> int:
 
 def _prefixed(cols: Dict[str, List[float]], prefix: str) -> Dict[str, Series]:
     steps = cols.get("step", [])
-    return {k[len(prefix):]: (steps, v) for k, v in cols.items() if k.startswith(prefix)}
+    return {name: (steps, v) for name, v in prefixed_columns(cols, prefix).items()}
 
 
 def plot_training(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, smooth: Optional[int] = None) -> List[Path]:

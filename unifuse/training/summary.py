@@ -16,11 +16,11 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import ConfigError
-from .logging import read_columns
+from .logging import prefixed_columns, read_columns
 
 
 def _prefixed(cols: Dict[str, List[float]], prefix: str) -> Dict[str, np.ndarray]:
-    return {k[len(prefix):]: np.asarray(v, dtype=np.float64) for k, v in cols.items() if k.startswith(prefix)}
+    return {name: np.asarray(v, dtype=np.float64) for name, v in prefixed_columns(cols, prefix).items()}
 
 
 def _mean(v: np.ndarray) -> float:
