@@ -26,6 +26,50 @@ def add_fuse_options(p: argparse.ArgumentParser) -> None:
                    help="resize the other source to this one's size when sizes differ (default: error)")
 
 
+def model_call_flags() -> dict[str, dict]:
+    """Command-line flags of the registered models' forward options.
+
+    A model class (``factory.model_class``) lists the keyword arguments its ``forward``
+    takes beyond the two sources in ``call_options`` and may describe each as a flag in
+    ``call_option_flags = {"task": {"help": ..., "type": ...}}`` (argparse keywords). The
+    flags are collected from every registered model, so a model registered from outside
+    gets its flags too. Returns ``{name: argparse keywords}`` with the models that take
+    each flag appended to its help.
+    """
+    from ..models import MODELS, _ensure_builtin
+
+    _ensure_builtin()
+    flags: dict[str, dict] = {}
+    users: dict[str, list[str]] = {}
+    for entry in MODELS:
+        cls = getattr(entry.factory, "model_class", None)
+        for name, kw in getattr(cls, "call_option_flags", {}).items():
+            flags.setdefault(name, dict(kw))
+            users.setdefault(name, []).append(entry.name)
+    for name, kw in flags.items():
+        kw["help"] = f"{kw.get('help', '')} (models: {', '.join(users[name])})".strip()
+    return flags
+
+
+def add_model_call_args(p: argparse.ArgumentParser) -> None:
+    """Add the registered models' forward options (:func:`model_call_flags`) to ``p``.
+
+    Every flag defaults to ``None`` (not given) and reaches the model only when given;
+    ``Fuser`` refuses, in one line, a flag the chosen model does not take.
+    """
+    flags = model_call_flags()
+    if not flags:
+        return
+    g = p.add_argument_group("model options", "passed to the model's forward; only the models named take them")
+    for name, kw in flags.items():
+        g.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **kw)
+
+
+def model_call_options(args: argparse.Namespace) -> dict:
+    """The model forward options given on the command line (``None`` = not given)."""
+    return {n: getattr(args, n) for n in model_call_flags() if getattr(args, n, None) is not None}
+
+
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; on a busy machine 1 is often fastest)")

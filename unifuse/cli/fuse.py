@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, InputMismatchError, UnifuseError
 from ..io import write_image
 from ..io.image import WRITE_FORMATS
-from .common import add_fuse_options, add_model_args, add_threads_arg, apply_threads
+from .common import add_fuse_options, add_model_args, add_model_call_args, add_threads_arg, apply_threads, model_call_options
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ext", default=None, help="output extension in batch mode (default: that of the A image)")
     add_model_args(p)
     add_fuse_options(p)
+    add_model_call_args(p)
     add_threads_arg(p)
     p.set_defaults(func=run)
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             _output_suffix(Path("x" + (args.ext if args.ext.startswith(".") else "." + args.ext)))
     fuser = Fuser(args.model, weights=args.weights, device=args.device, precision=args.precision,
                   color=args.color, tile=args.tile, overlap=args.overlap, resize_to=args.resize_to,
-                  progress=not batch and sys.stderr.isatty())
+                  progress=not batch and sys.stderr.isatty(), model_options=model_call_options(args))
     if not batch:
         data, bits = fuser.fuse_arrays(*args.sources)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,11 +77,14 @@ class Fuser:
         model: a registry name or a fusion ``nn.Module`` (see :mod:`unifuse.models`).
         weights: passed to :func:`unifuse.load_model` when ``model`` is a name.
         device, precision: as for :func:`unifuse.load_model`.
+        model_options: keyword arguments of the model's ``forward`` beyond the two sources
+            (e.g. ``{"task": "mef"}``); the model lists the ones it takes in its
+            ``call_options`` attribute (a tuple of names) and any other name is refused.
         **options: :class:`FuseOptions` fields.
     """
 
     def __init__(self, model: str | torch.nn.Module = "tita", weights: Any = None, device: str = "cpu",
-                 precision: str = "fp32", **options: Any):
+                 precision: str = "fp32", model_options: dict[str, Any] | None = None, **options: Any):
         from ..models import load_model
 
         self.options = FuseOptions(**options)
@@ -99,6 +102,7 @@ class Fuser:
         else:
             self.name = type(model).__name__
             self.model = model.eval().to(self.device)
+        self.model_options = check_model_options(self.model, self.name, model_options or {})
 
     def _load_pair(self, a: Any, b: Any) -> tuple[LoadedImage, LoadedImage]:
         ia, ib = as_loaded_image(a, "source A"), as_loaded_image(b, "source B")
@@ -122,8 +126,8 @@ class Fuser:
         H, W = a.shape[-2:]
         if tileable and tile != 0 and (tile is not None or H * W > AUTO_TILE_PIXELS):
             spec = TileSpec(tile or 512, min(self.options.overlap, (tile or 512) // 2))
-            return tiled_forward(self.model, a, b, spec, progress=self.options.progress).cpu()
-        return self.model(a, b).cpu()
+            return tiled_forward(self.model, a, b, spec, progress=self.options.progress, **self.model_options).cpu()
+        return self.model(a, b, **self.model_options).cpu()
 
     def fuse_arrays(self, a: Any, b: Any) -> tuple[np.ndarray, int]:
         """Fuse two images -> (float32 ``(H, W[, 3])`` array in [0, 1], output bit depth)."""
@@ -147,6 +151,22 @@ class Fuser:
     def __call__(self, a: Any, b: Any, output: Literal["pil", "numpy", "tensor"] = "pil"):
         data, bits = self.fuse_arrays(a, b)
         return convert_output(data, bits, output)
+
+
+def check_model_options(model: torch.nn.Module, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without ``None`` values, after checking that ``model`` takes each of them.
+
+    Raises:
+        ConfigError: an option the model does not declare in ``call_options``.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = tuple(getattr(model, "call_options", ()))
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        takes = ", ".join("--" + k.replace("_", "-") for k in accepted) or "none"
+        raise ConfigError(f"model {name!r} does not take {flags} (its options: {takes})")
+    return options
 
 
 def _require_trained_weights(name: str) -> None:
@@ -177,7 +197,7 @@ def convert_output(data: np.ndarray, bits: int, output: str):
 
 def fuse(a: Any, b: Any, model: str | torch.nn.Module = "tita", weights: Any = None, *, color: str = "weighted",
          tile: int | None = None, device: str = "cpu", precision: str = "fp32", resize_to: str | None = None,
-         output: Literal["pil", "numpy", "tensor"] = "pil"):
+         output: Literal["pil", "numpy", "tensor"] = "pil", **model_options: Any):
     """Fuse two images.
 
     Args:
@@ -190,12 +210,15 @@ def fuse(a: Any, b: Any, model: str | torch.nn.Module = "tita", weights: Any = N
         resize_to: ``None``, ``"a"`` or ``"b"`` for sources of different sizes.
         output: ``"pil"`` (8-bit PIL image), ``"numpy"`` (float32 ``(H, W[, 3])`` in [0, 1])
             or ``"tensor"`` (float32 ``(C, H, W)``).
+        **model_options: options of the model's forward (its ``call_options``, e.g.
+            ``task="mef"``); a model that does not take one refuses it.
     Returns:
         The fused image, the size of the inputs.
     Raises:
         UnifuseError: bad inputs or options (one-line message).
     """
-    fuser = Fuser(model, weights=weights, device=device, precision=precision, color=color, tile=tile, resize_to=resize_to)
+    fuser = Fuser(model, weights=weights, device=device, precision=precision, color=color, tile=tile, resize_to=resize_to,
+                  model_options=model_options)
     return fuser(a, b, output=output)
 
 

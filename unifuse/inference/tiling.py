@@ -15,6 +15,7 @@ tiled and untiled outputs agree up to the receptive-field effects at tile border
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -70,10 +71,11 @@ def _round_up(x: int, m: int) -> int:
 
 @torch.no_grad()
 def tiled_forward(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, spec: TileSpec = TileSpec(),
-                  progress: bool = False) -> torch.Tensor:
+                  progress: bool = False, **model_options: Any) -> torch.Tensor:
     """Fuse ``a``, ``b`` (``(N, C, H, W)`` float32) tile by tile; returns ``(N, C_out, H, W)``.
 
-    Falls back to a single forward pass when the image fits in one tile.
+    Falls back to a single forward pass when the image fits in one tile. ``model_options``
+    (e.g. ``task="mef"``) are passed to every call of ``model``.
     """
     N, _, H, W = a.shape
     m = int(getattr(model, "pad_multiple", 1))
@@ -81,7 +83,7 @@ def tiled_forward(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, spec
     ap, bp = pad_to_multiple(a, m), pad_to_multiple(b, m)
     Hp, Wp = ap.shape[-2:]
     if Hp <= tile and Wp <= tile:
-        return model(a, b)
+        return model(a, b, **model_options)
     ys, xs = _starts(Hp, tile, overlap), _starts(Wp, tile, overlap)
     th, tw = min(tile, Hp), min(tile, Wp)
     boxes = [(y, x) for y in ys for x in xs]
@@ -93,7 +95,7 @@ def tiled_forward(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, spec
         cy, cx = dict(zip(ys, _cuts(ys, th, Hp))), dict(zip(xs, _cuts(xs, tw, Wp)))
         total = None
         for y, x in boxes:
-            feats = model.context_features(ap[..., y:y + th, x:x + tw], bp[..., y:y + th, x:x + tw])
+            feats = model.context_features(ap[..., y:y + th, x:x + tw], bp[..., y:y + th, x:x + tw], **model_options)
             (y0, y1), (x0, x1) = cy[y], cx[x]
             s = feats[..., y0 - y:y1 - y, x0 - x:x1 - x].sum(dim=(2, 3), dtype=torch.float64)
             total = s if total is None else total + s
@@ -104,7 +106,7 @@ def tiled_forward(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, spec
     wy = {y: _ramp(th, y, ys[i - 1] + th if i else None, ys[i + 1] if i + 1 < len(ys) else None) for i, y in enumerate(ys)}
     wx = {x: _ramp(tw, x, xs[i - 1] + tw if i else None, xs[i + 1] if i + 1 < len(xs) else None) for i, x in enumerate(xs)}
     for y, x in boxes:
-        kw = {"context": context} if context is not None else {}
+        kw = {**model_options, **({"context": context} if context is not None else {})}
         o = model(ap[..., y:y + th, x:x + tw], bp[..., y:y + th, x:x + tw], **kw).float()
         if out is None:
             out = torch.zeros(N, o.shape[1], Hp, Wp, dtype=torch.float32, device=o.device)
