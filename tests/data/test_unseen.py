@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from unifuse.data import unseen
-from unifuse.data.unseen import (TISSUES, generalisation_sections, head_phantom, hot_colormap, list_unseen, load_unseen,
+from unifuse.data.unseen import (TISSUES, head_phantom, hot_colormap, list_unseen, load_unseen,
                                  make_ct_mri_pair, make_pansharpening_pair, make_pet_mri_pair, pansharpening_scores)
 from unifuse.errors import ConfigError, InputMismatchError
 from unifuse.io import rgb_to_luma
@@ -151,18 +151,3 @@ def test_hot_colormap_is_monotone_in_luma():
     np.testing.assert_array_equal(rgb[0], [0, 0, 0])
     np.testing.assert_array_equal(rgb[-1], [1, 1, 1])
     assert (np.diff(rgb @ np.array([0.299, 0.587, 0.114])) >= 0).all()
-
-
-def test_generalisation_sections(tmp_path):
-    from unifuse.inference.fuse import Fuser
-
-    sections, rows = generalisation_sections({"average": Fuser("average")}, tmp_path, names=["pan_coffee", "med_pet_mri"])
-    assert [s.title for s in sections] == ["unseen task: pan_coffee (PAN)", "unseen task: med_pet_mri (MED)"]
-    for s in sections:
-        assert all((tmp_path / f.path).is_file() for f in s.figures)
-    pan = [r for r in rows if r["sample"] == "pan_coffee"]
-    assert {r["model"] for r in pan} == {"average", "(source: multispectral (1/4 res.))"}
-    fused = next(r for r in pan if r["model"] == "average")
-    assert {"PSNR_gt", "SSIM_gt", "SAM_gt", "ERGAS_gt", "MI", "QABF"} <= set(fused)
-    med = [r for r in rows if r["sample"] == "med_pet_mri"]
-    assert len(med) == 1 and "PSNR_gt" not in med[0] and "VIF" in med[0]

@@ -63,7 +63,7 @@ from .synthetic import gaussian_blur
 
 __all__ = ["list_unseen", "load_unseen", "load_all_unseen", "make_pansharpening_pair", "pansharpening_scores",
            "head_phantom", "render_tissues", "make_ct_mri_pair", "make_pet_mri_pair", "hot_colormap",
-           "generalisation_sections", "TISSUES"]
+           "TISSUES"]
 
 PAN_SIZE = (256, 384)  # (H, W) of the pan-sharpening photographs
 PAN_RATIO = 4
@@ -352,21 +352,3 @@ def load_unseen(name: str) -> SamplePair:
 def load_all_unseen(names: Optional[Iterable[str]] = None) -> list[SamplePair]:
     """:func:`load_unseen` of ``names`` (default: all)."""
     return [load_unseen(n) for n in (list_unseen() if names is None else names)]
-
-
-def generalisation_sections(fusers: dict[str, Any], out_dir: str | os.PathLike, names: Optional[Iterable[str]] = None,
-                            group: str = "unseen task", on_fused: Optional[Callable[[str], None]] = None):
-    """Fuse the unseen-task pairs with ``fusers`` and build report sections.
-
-    Writes the images under ``out_dir/images``; returns ``(sections, rows)`` for
-    :func:`unifuse.report.write_html_report` and :func:`unifuse.report.pairs.write_metrics_tables`
-    (or :func:`unifuse.report.pairs.markdown_table` for a Markdown document).
-
-    Args:
-        fusers: display name -> :class:`~unifuse.inference.fuse.Fuser` (each pair uses its own
-            chroma rule with the same loaded model).
-        names: pairs to include (default: all of :func:`list_unseen`).
-    """
-    from ..report.pairs import pair_sections
-
-    return pair_sections(load_all_unseen(names), fusers, out_dir, group=group, on_fused=on_fused)

@@ -179,6 +179,24 @@ def pair_sections(pairs: Iterable[Any], fusers: dict[str, Any], out_dir: str | o
     return sections, rows
 
 
+def generalisation_sections(fusers: dict[str, Any], out_dir: str | os.PathLike, names: Optional[Iterable[str]] = None,
+                            group: str = "unseen task", on_fused: Optional[Callable[[str], None]] = None):
+    """Fuse the unseen-task pairs of :mod:`unifuse.data.unseen` with ``fusers`` and build report sections.
+
+    Writes the images under ``out_dir/images``; returns ``(sections, rows)`` for
+    :func:`unifuse.report.write_html_report` and :func:`write_metrics_tables`
+    (or :func:`markdown_table` for a Markdown document).
+
+    Args:
+        fusers: display name -> :class:`~unifuse.inference.fuse.Fuser` (each pair uses its own
+            chroma rule with the same loaded model).
+        names: pairs to include (default: all of :func:`unifuse.data.unseen.list_unseen`).
+    """
+    from ..data.unseen import load_all_unseen
+
+    return pair_sections(load_all_unseen(names), fusers, out_dir, group=group, on_fused=on_fused)
+
+
 def write_metrics_tables(rows: list[dict[str, Any]], out_dir: str | os.PathLike) -> tuple[Path, str]:
     """Write ``metrics.csv`` and ``metrics.md`` (all rows; blank where a score does not apply).
 
