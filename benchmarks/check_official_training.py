@@ -13,7 +13,7 @@ which cannot be part of the test suite (never committed; CI has no network). It 
 * **whole iterations:** ``Trainer.train_step`` against the official ``train.py`` loop
   (:class:`official.OfficialTrainStep`) from the same weights on the same batches, float64;
 * **FAMO:** the official ``FAMO`` weight method (gamma 1e-3, lr 0.025, as ``config.json``)
-  against :class:`unifuse.training.famo.FAMO` over a scripted sequence of loss triples: the
+  against :class:`unifuse.training.weighting.famo.FAMO` over a scripted sequence of loss triples: the
   per-task gradient coefficients ``∂L/∂ℓ_t`` of the backward surrogate and the task weights
   ``softmax(ξ)`` after every logit step.
 
@@ -48,7 +48,7 @@ from official import _add_paths, cuda_as_identity, install_import_placeholders  
 
 from unifuse.losses import create_loss  # noqa: E402
 from unifuse.losses.ssim import gaussian_kernel1d  # noqa: E402
-from unifuse.training.famo import FAMO  # noqa: E402
+from unifuse.training.weighting.famo import FAMO  # noqa: E402
 
 LOSS_TOL = 1e-10  # float64, against the official formula with a float64 window
 LOSS_TOL32 = 1e-4  # float32 end to end
@@ -286,7 +286,7 @@ def main(argv=None) -> int:
                      f"| {r['rel_value64']:.1e} | {r['rel_grad64']:.1e} | {r['rel_value32']:.1e} |")
     lines += [
         "",
-        f"## FAMO: official `utils/weight_methods.FAMO` (gamma 1e-3, lr 0.025) vs `unifuse.training.famo.FAMO`, {famo['steps']} steps",
+        f"## FAMO: official `utils/weight_methods.FAMO` (gamma 1e-3, lr 0.025) vs `unifuse.training.weighting.famo.FAMO`, {famo['steps']} steps",
         "",
         "Scripted loss triples (three tasks improving at different rates, with noise); at every step both get the "
         "same pre-step losses (backward) and post-step losses (logit update).",

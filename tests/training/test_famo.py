@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unifuse.errors import ConfigError
-from unifuse.training.famo import FAMO
+from unifuse.training.weighting.famo import FAMO
 from unifuse.training.weighting import MeanWeighting, create_weighting, list_weightings
 
 

@@ -22,8 +22,8 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .weighting import Weighting, register_weighting
+from ...errors import ConfigError
+from .base import Weighting, register_weighting
 
 
 @register_weighting("famo", "FAMO adaptive task weighting (TITA default): Adam on softmax logits")

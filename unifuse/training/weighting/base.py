@@ -1,4 +1,4 @@
-"""Multi-task loss weighting: the interface the trainer drives, plain averaging and the factory.
+"""Multi-task loss weighting: the interface the trainer drives and the registry.
 
 Protocol of one training iteration (TITA spec §8.3)::
 
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from ..registry import Registry
+from ...errors import ConfigError
+from ...registry import Registry
 
 
 class Weighting:
@@ -73,33 +72,3 @@ class Weighting:
 
 WEIGHTINGS: Registry[Weighting] = Registry("weighting")
 register_weighting = WEIGHTINGS.register
-
-
-@register_weighting("mean", "plain average of the task losses (ablation 'w/o MO')")
-class MeanWeighting(Weighting):
-    """ℓ = (1/M)·Σ_m ℓ_m (spec §8.4); no post-step pass, no state."""
-
-    needs_update = False
-
-    def __init__(self, n_tasks: int, **_: Any):
-        super().__init__(n_tasks)
-
-    def surrogate(self, losses: Tensor) -> Tensor:
-        return losses.mean()
-
-    @property
-    def weights(self) -> Tensor:
-        return torch.full((self.n_tasks,), 1.0 / self.n_tasks)
-
-
-def create_weighting(name: str, n_tasks: int, **kw: Any) -> Weighting:
-    """Build ``"famo"`` (default hyper-parameters lr=0.025, weight_decay=1e-3, eps=1e-8) or ``"mean"``."""
-    from . import famo  # noqa: F401  (registers "famo")
-
-    return WEIGHTINGS.get(name).factory(n_tasks, **kw)
-
-
-def list_weightings() -> list[str]:
-    from . import famo  # noqa: F401
-
-    return WEIGHTINGS.names()
