@@ -68,7 +68,9 @@ def load_model(
             the EMA weights are loaded) or an in-memory state dict. Official checkpoints are accepted where the model supports them.
         device: torch device.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (GPU only). Reduced precision is
-            used internally; inputs and outputs stay float32.
+            used internally; inputs and outputs stay float32. ``"bf16"`` on a CPU without
+            native bf16 runs in fp32 instead, with a one-time notice
+            (:func:`unifuse.models.precision.resolve_precision`).
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
@@ -92,6 +94,10 @@ def load_model(
         model.load_weights(weights)
     model.eval()
     model.to(dev)
+    if getattr(model, "trainable", False):  # training-free rules compute in float32 anyway
+        from .precision import resolve_precision
+
+        precision = resolve_precision(precision, dev)
     if hasattr(model, "set_precision"):
         model.set_precision(precision)
     elif precision != "fp32":
