@@ -38,17 +38,31 @@ def gaussian_kernel1d(sigma: float) -> torch.Tensor:
     return (k / k.sum()).float()
 
 
+def _sep_shift_add(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Separable filtering of (C,H,W) by the odd 1-D kernel ``k`` along W then H, reflect padding.
+
+    A weighted sum of shifted views (one fused multiply-add per tap): several times faster than a
+    depthwise ``conv2d`` on CPU for the kernel sizes used here (≤ 19 taps).
+    """
+    r = k.numel() // 2
+    h, w = x.shape[-2:]
+    y = _pad(x, r, r)
+    taps = k.tolist()
+    acc = y[..., :, 0:w] * taps[0]
+    for i in range(1, len(taps)):
+        acc.add_(y[..., :, i:i + w], alpha=taps[i])
+    out = acc[..., 0:h, :] * taps[0]
+    for i in range(1, len(taps)):
+        out.add_(acc[..., i:i + h, :], alpha=taps[i])
+    return out
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (C,H,W) with reflect padding (kernel ``2⌈3σ⌉+1``); same shape."""
-    k = gaussian_kernel1d(float(sigma)).to(x)
-    r = k.numel() // 2
-    if r == 0:
+    k = gaussian_kernel1d(float(sigma)).double()
+    if k.numel() == 1:
         return x.clone()
-    c = x.shape[0]
-    y = _pad(x, r, r).unsqueeze(0)
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return y.squeeze(0)
+    return _sep_shift_add(x, k)
 
 
 def line_kernel(length: float, angle_deg: float, oversample: int = 8) -> torch.Tensor:
@@ -76,17 +90,34 @@ def line_kernel(length: float, angle_deg: float, oversample: int = 8) -> torch.T
     return torch.from_numpy(k / k.sum()).float()
 
 
+def _fast_len(n: int) -> int:
+    """Smallest 5-smooth integer >= n (FFT-friendly size)."""
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
 def fft_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Convolve each channel of (C,H,W) with an odd ``(kh, kw)`` kernel by FFT, reflect padding; same shape."""
+    """Convolve each channel of (C,H,W) with an odd ``(kh, kw)`` kernel by FFT, reflect padding; same shape.
+
+    The reflect-padded image is zero-extended to an FFT-friendly size; the circular wrap-around then
+    only touches the padding, which is cropped.
+    """
     kh, kw = kernel.shape
     if kh == 1 and kw == 1:
         return x * kernel.reshape(()).to(x)
     ph, pw = kh // 2, kw // 2
     h, w = x.shape[-2:]
     xp = _pad(x, ph, pw)
-    H, W = xp.shape[-2:]
+    H, W = _fast_len(xp.shape[-2]), _fast_len(xp.shape[-1])
     kp = torch.zeros(H, W, dtype=x.dtype)
     kp[:kh, :kw] = kernel.to(x.dtype)
     kp = torch.roll(kp, shifts=(-ph, -pw), dims=(0, 1))  # kernel centre at the origin
-    y = torch.fft.irfft2(torch.fft.rfft2(xp) * torch.fft.rfft2(kp), s=(H, W))
+    y = torch.fft.irfft2(torch.fft.rfft2(xp, s=(H, W)) * torch.fft.rfft2(kp), s=(H, W))
     return y[..., ph:ph + h, pw:pw + w].contiguous()
