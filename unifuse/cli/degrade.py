@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import sys
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.degrade import ORDER, TASKS, TYPES, canonical, check_types, degrade_pair, parse_n, task_pool
+from ..data.degrade import ORDER, TASKS, TYPES, canonical, check_types, degrade_pair, derive_seed, parse_n, task_pool
 from ..errors import ConfigError, InputMismatchError, UnifuseError
 from ..io import read_image, write_image
 from ..io.atomic import atomic_write_text
@@ -52,8 +51,7 @@ def add_parser(sub) -> None:
 
 def pair_seed(seed: int, stem: str) -> int:
     """63-bit seed of a pair from the base seed and the A file stem (independent of folder order)."""
-    h = hashlib.sha256(f"{int(seed)}\x00{stem}".encode()).digest()
-    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+    return derive_seed(seed, stem)
 
 
 def list_text() -> str:

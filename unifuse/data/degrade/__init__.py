@@ -18,6 +18,7 @@ from .compose import (  # noqa: F401
     canonical,
     check_types,
     degrade_pair,
+    derive_seed,
     draw_types,
     list_types,
     parse_n,

@@ -183,6 +183,14 @@ def _as_image(x: Any, what: str) -> torch.Tensor:
     return t.detach().float().clamp(0, 1)
 
 
+def derive_seed(seed: int, key: str) -> int:
+    """A 63-bit seed from a base seed and a text key (e.g. a file stem), stable across runs and platforms."""
+    import hashlib
+
+    h = hashlib.sha256(f"{int(seed)}\x00{key}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
 def _rng_pair(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"seed must be an integer, got {seed!r}")
