@@ -154,3 +154,41 @@ def test_rain_and_snow_brighten_by_screen_and_layers_are_seeded():
     x = _img(64, 64)
     y = TYPES["rain"].apply(x, {**pr, "veil": None}, {})
     assert bool((y >= x - 1e-6).all())  # screen blend only brightens
+
+
+def test_file_depth_resizes_normalises_and_inverts(tmp_path):
+    from PIL import Image
+
+    from unifuse.data.degrade import FileDepth
+    from unifuse.data.degrade.depth import as_depth_estimator
+    from unifuse.errors import ConfigError, InputMismatchError
+
+    disp = torch.linspace(2, 10, 20).view(1, 20).expand(10, 20).contiguous()
+    d = FileDepth(disp)(torch.zeros(3, 10, 20))
+    assert float(d.min()) == 0 and float(d.max()) == 1 and float(d[0, -1]) == 1
+    di = FileDepth(disp, inverse=True)(torch.zeros(3, 10, 20))
+    assert torch.allclose(di, 1 - d)
+    assert FileDepth(disp)(torch.zeros(1, 30, 40)).shape == (30, 40)
+    Image.fromarray((np.tile(np.linspace(0, 255, 16), (8, 1))).astype(np.uint8)).save(tmp_path / "d.png")
+    fd = as_depth_estimator(str(tmp_path / "d.png"))
+    assert isinstance(fd, FileDepth) and fd(torch.zeros(3, 8, 16)).shape == (8, 16)
+    with pytest.raises(InputMismatchError):
+        FileDepth(torch.zeros(2, 2, 2))
+    from unifuse.data.degrade import ModelDepth
+    with pytest.raises(ConfigError, match="only loads local files"):
+        ModelDepth(tmp_path / "missing.pt")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_model_depth_loads_a_local_torchscript_disparity_net(tmp_path):
+    from unifuse.data.degrade import ModelDepth
+    from unifuse.data.degrade.depth import normalise01
+
+    class Disp(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(1, keepdim=True)
+
+    torch.jit.script(Disp()).save(str(tmp_path / "disp.pt"))
+    x = _img()
+    d = ModelDepth(tmp_path / "disp.pt")(x)
+    assert torch.allclose(d, 1 - normalise01(x.mean(0)), atol=1e-6)  # bright = near

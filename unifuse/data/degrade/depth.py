@@ -9,7 +9,7 @@ A depth estimator maps an RGB or grey image ``(C, H, W)`` float in ``[0, 1]`` to
 * :class:`FileDepth`: a user-supplied depth map (an array/tensor, or an image file), resized to the
   image if needed and normalised; ``inverse=True`` for disparity maps (``d = 1 − normalise01(disp)``,
   as the spec converts Depth Anything outputs).
-* :class:`ModelDepth`: a TorchScript depth network loaded from a local file only (never downloaded).
+* :class:`ModelDepth`: a TorchScript / ``torch.export`` depth network from a local file only (never downloaded).
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class FileDepth(DepthEstimator):
 
 
 class ModelDepth(DepthEstimator):
-    """A TorchScript monocular depth network from a local file (outputs disparity, as Depth Anything).
+    """A monocular depth network from a local file — TorchScript (``.pt``) or ``torch.export`` (``.pt2``) —
+    that outputs disparity, as Depth Anything does.
 
     The network gets ``(1, 3, H, W)`` in [0, 1] and must return disparity ``(1, [1,] H', W')``; the
     result is resized to ``(H, W)`` and converted with ``d = 1 − normalise01(disparity)``.
@@ -124,10 +125,17 @@ class ModelDepth(DepthEstimator):
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"{p}: depth model weights not found (ModelDepth only loads local files)")
+        import warnings
+
         try:
-            self.net = torch.jit.load(str(p), map_location="cpu").eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                if p.suffix == ".pt2":  # torch.export archive
+                    self.net = torch.export.load(str(p)).module()
+                else:
+                    self.net = torch.jit.load(str(p), map_location="cpu").eval()
         except Exception as e:  # noqa: BLE001
-            raise ConfigError(f"{p}: cannot load a TorchScript depth model ({e.__class__.__name__})") from None
+            raise ConfigError(f"{p}: cannot load a depth model (TorchScript .pt or torch.export .pt2): {e.__class__.__name__}") from None
         self.disparity = bool(disparity)
 
     @torch.no_grad()
