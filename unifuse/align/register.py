@@ -10,7 +10,7 @@ Method (same modality: exposure brackets, focal stacks):
    ``coarsest`` px (default 48); OpenCV's ``findTransformECC`` runs at every level, starting
    from the identity at the coarsest level, the estimate scaled up between levels. Estimation
    stops at ``max_side`` px (default 1600; the transform is scaled to full resolution).
-3. If ECC fails to converge or the result is implausible, **features** (AKAZE on the
+3. If ECC fails to converge or the result is implausible, **features** (SIFT on the
    equalised images, ratio test, RANSAC) give an initial transform that ECC refines.
 4. The result is accepted only if plausible: final ECC correlation >= ``min_score``,
    scale in ``[1/max_scale, max_scale]``, shear/anisotropy and perspective small, shift below
@@ -61,7 +61,7 @@ class RegistrationConfig:
         max_shift: largest accepted shift, as a fraction of the longer side.
         max_aniso: largest accepted ratio of the singular values of the linear part.
         max_perspective: largest accepted change of the homogeneous scale over the frame.
-        features: try AKAZE feature matching + RANSAC when ECC alone fails.
+        features: try SIFT feature matching + RANSAC when ECC alone fails.
         min_inliers: smallest number of RANSAC inliers accepted from feature matching.
     """
 
@@ -176,14 +176,17 @@ def _ecc_pyramid(cv2, ref: np.ndarray, mov: np.ndarray, mask: np.ndarray, motion
 
 
 def _feature_init(cv2, ref: np.ndarray, mov: np.ndarray, motion: str, cfg: RegistrationConfig) -> np.ndarray:
-    """AKAZE matches + RANSAC -> rough transform (reference -> source) or AlignmentError."""
+    """SIFT (ORB on old OpenCV) matches + RANSAC -> rough transform (reference -> source) or AlignmentError."""
     u8 = lambda x: np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    det = cv2.AKAZE_create()
+    if hasattr(cv2, "SIFT_create"):  # in the main module since OpenCV 4.4
+        det, norm = cv2.SIFT_create(nfeatures=4000), cv2.NORM_L2
+    else:  # pragma: no cover - older OpenCV
+        det, norm = cv2.ORB_create(nfeatures=4000), cv2.NORM_HAMMING
     k1, d1 = det.detectAndCompute(u8(ref), None)
     k2, d2 = det.detectAndCompute(u8(mov), None)
     if d1 is None or d2 is None or len(k1) < cfg.min_inliers or len(k2) < cfg.min_inliers:
         raise AlignmentError("too few features to match")
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(d1, d2, k=2)
+    matches = cv2.BFMatcher(norm).knnMatch(d1, d2, k=2)
     good = [p[0] for p in matches if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
     if len(good) < cfg.min_inliers:
         raise AlignmentError(f"too few feature matches ({len(good)} < {cfg.min_inliers})")

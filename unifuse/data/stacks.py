@@ -164,7 +164,7 @@ def make_stack(photo: str, task: str, n: int, seed: int = 0, moving: bool = Fals
     """Build a stack from a built-in photograph (``astronaut``, ``coffee``, ``chelsea``, ``rocket``).
 
     ``task`` ``"MEF"`` or ``"MFF"``; ``moving`` makes it hand-held (reference = middle
-    frame for brackets, first frame for focal stacks: the default rule of ``--reference``);
+    frame for brackets of 3 or more, first frame otherwise: the default rule of ``--reference``);
     ``max_side`` downscales the photograph (area) first.
     """
     from .samples import clean_images
@@ -180,7 +180,7 @@ def make_stack(photo: str, task: str, n: int, seed: int = 0, moving: bool = Fals
     rng = np.random.default_rng(seed)
     if task == "MEF":
         frames, stops = exposure_bracket(gt, n)
-        ref = n // 2
+        ref = n // 2 if n >= 3 else 0  # the middle exposure (darkest first), as --reference's default
     elif task == "MFF":
         frames, stops = focal_stack(gt, n, rng), []
         ref = 0
