@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 from unifuse.align import MOTIONS, AlignmentError, FrameTransform, Registration, corner_error, register_pair  # noqa: E402
 from unifuse.data.stacks import make_stack  # noqa: E402
 from unifuse.inference.fuse import Fuser  # noqa: E402
-from unifuse.inference.reduce import DEFAULT_ORDER, DEFAULT_REDUCTION, ORDERS, REDUCTIONS  # noqa: E402
+from unifuse.inference.reduce import (DEFAULT_ORDER, DEFAULT_REDUCTION, EXPOSURE_SPREAD, ORDERS,  # noqa: E402
+                                      REDUCTIONS)
 from unifuse.inference.stack import StackFuser, StackOptions  # noqa: E402
 from unifuse.io import rgb_to_luma, write_image  # noqa: E402
 from unifuse.report.benchmark.provenance import machine, today  # noqa: E402
@@ -81,6 +82,7 @@ def fmt_table(header, rows):
 def reduction_section(fusers, photos, ns, size, log):
     """-> markdown, best (reduction, order), per-model seconds per frame."""
     results = {}  # (method, task, n) -> list of (psnr, ssim)
+    auto_pick = {"MEF": set(), "MFF": set()}  # what "auto" chose per task
     timing = {}  # model -> (seconds, frames)
     for task in ("MEF", "MFF"):
         for n in ns:
@@ -92,15 +94,21 @@ def reduction_section(fusers, photos, ns, size, log):
                     results.setdefault((name, task, n), []).append((s["PSNR_gt"], s["SSIM_gt"]))
                     t0, f0 = timing.get(name, (0.0, 0))
                     timing[name] = (t0 + dt, f0 + n)
+                # "auto" is exposure order for brackets, focus order otherwise: its result is that run's
+                means = [float(rgb_to_luma(u8(f).astype(np.float32) / 255).mean()) for f in st.frames]
+                auto_is = "exposure" if max(means) - min(means) > EXPOSURE_SPREAD else "focus"
+                auto_pick[task].add(auto_is)
                 for red in REDUCTIONS:
-                    for order in ORDERS:
+                    for order in [o for o in ORDERS if o != "auto"]:
                         res, dt = fuse(fusers["tita"], st.frames, reduction=red, order=order)
                         s = scores(res.data, st.ground_truth)
                         results.setdefault((f"tita {red}/{order}", task, n), []).append((s["PSNR_gt"], s["SSIM_gt"]))
+                        if order == auto_is:
+                            results.setdefault((f"tita {red}/auto", task, n), []).append((s["PSNR_gt"], s["SSIM_gt"]))
                         t0, f0 = timing.get("tita", (0.0, 0))
                         timing["tita"] = (t0 + dt, f0 + n)
                         log(f"{task} N={n} {photo} tita {red}/{order}: {s['PSNR_gt']:.2f} dB ({dt:.1f} s)")
-    methods = list(dict.fromkeys(k[0] for k in results))
+    methods = list(BASELINES) + [f"tita {r}/{o}" for r in REDUCTIONS for o in ORDERS]
     cols = [(t, n) for t in ("MEF", "MFF") for n in ns]
     rows, overall = [], {}
     for m in methods:
@@ -112,7 +120,8 @@ def reduction_section(fusers, photos, ns, size, log):
     tita = {m: v for m, v in overall.items() if m.startswith("tita ")}
     best = max(tita, key=lambda m: tita[m][0])
     red, order = best.split(" ", 1)[1].split("/")
-    return fmt_table(header, rows), (red, order), tita, timing
+    auto_note = ", ".join(f"{t}: {'/'.join(sorted(v))}" for t, v in auto_pick.items())
+    return fmt_table(header, rows), (red, order), tita, timing, auto_note
 
 
 def handheld_section(fusers, photos, size, ns, log, images: Path | None):
@@ -192,7 +201,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     started, mach = today(), machine()
     fusers = {name: Fuser(name) for name in BASELINES + ("tita",)}
-    table, best, tita, timing = reduction_section(fusers, photos, ns, size, log)
+    table, best, tita, timing, auto_note = reduction_section(fusers, photos, ns, size, log)
     hh_ns = [n for n in ns if n <= 5] or ns[:1]
     err_table, fuse_table, align_time = handheld_section(fusers, photos, hsize, hh_ns, log, images)
     elapsed = time.perf_counter() - start
@@ -219,7 +228,9 @@ hand-held stacks) so that the whole report runs in minutes on a CPU; TITA uses t
 A two-input network fuses a stack by pairwise fusion (`unifuse.inference.reduce`):
 **sequential** `f(f(f(x1, x2), x3), x4)` or **tree** `f(f(x1, x2), f(x3, x4))`, after putting
 the sources in an **order**: `input` (brackets darkest first, focal stacks near to far, as
-shot), `exposure` (mean luma, brightest first) or `focus` (mean |Laplacian|, sharpest first).
+shot), `exposure` (mean luma, brightest first), `focus` (mean |Laplacian|, sharpest first) or
+`auto` (exposure order when the frames' mean lumas span more than {EXPOSURE_SPREAD}, focus order
+otherwise; it chose {auto_note} here, so its rows repeat those runs).
 The baselines fuse N natively (average: mean; laplacian: largest-magnitude detail over N,
 mean base; mertens: weights normalised over N). PSNR per column is the mean over the
 photographs.

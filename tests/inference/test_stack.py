@@ -93,6 +93,8 @@ def test_order_and_reference_rules():
     assert order_sources(means, [1.0, 3.0, 2.0, 0.0], "focus") == [1, 2, 0, 3]
     assert order_sources(means, None, "input") == [0, 1, 2, 3]
     assert order_sources([0.9, 0.1], None, "exposure") == [0, 1]  # a pair keeps A/B as given
+    assert order_sources(means, [1.0, 3.0, 2.0, 0.0], "auto") == [1, 2, 3, 0]  # a bracket: exposure order
+    assert order_sources([0.5, 0.52, 0.49], [1.0, 3.0, 2.0], "auto") == [1, 2, 0]  # a focal stack: focus order
     assert choose_reference([0.1, 0.9, 0.5]) == 2  # bracket: middle exposure
     assert choose_reference([0.1, 0.3, 0.5, 0.9]) == 2
     assert choose_reference([0.5, 0.52, 0.49]) == 0  # focal stack: first frame

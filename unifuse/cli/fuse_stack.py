@@ -30,7 +30,7 @@ def add_stack_args(p: argparse.ArgumentParser) -> None:
                    help="reference frame, 1-based (default: middle exposure of a bracket, else the first)")
     g.add_argument("--reduction", default=None, choices=("sequential", "tree"),
                    help="how two-input networks fuse more than two sources (default: see docs/stacks.md)")
-    g.add_argument("--order", default=None, choices=("input", "exposure", "focus"),
+    g.add_argument("--order", default=None, choices=("input", "exposure", "focus", "auto"),
                    help="source order for the reduction (default: see docs/stacks.md)")
     g.add_argument("--save-transforms", default=None, metavar="FILE.json",
                    help="write the estimated transforms (with --stacks: a folder, one <stack>.json each)")

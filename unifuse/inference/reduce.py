@@ -12,7 +12,9 @@ before which the sources are put in an ``order``:
 * ``input``: as given;
 * ``exposure``: by mean luma, brightest first (TITA's convention puts the over-exposed
   source in A), so neighbours in the order have neighbouring exposures;
-* ``focus``: by focus measure (mean absolute Laplacian of the luma), sharpest first.
+* ``focus``: by focus measure (mean absolute Laplacian of the luma), sharpest first;
+* ``auto``: ``exposure`` when the stack is an exposure bracket (mean lumas span more than
+  :data:`EXPOSURE_SPREAD`), ``focus`` otherwise.
 
 With two sources the given order is kept (A = first, B = second), as in pair mode. The
 default (:data:`DEFAULT_REDUCTION`, :data:`DEFAULT_ORDER`) was chosen by measurement on
@@ -29,11 +31,13 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["REDUCTIONS", "ORDERS", "DEFAULT_REDUCTION", "DEFAULT_ORDER", "order_sources", "reduce_pairwise",
+__all__ = ["REDUCTIONS", "ORDERS", "EXPOSURE_SPREAD", "DEFAULT_REDUCTION", "DEFAULT_ORDER", "order_sources", "reduce_pairwise",
            "focus_measure"]
 
 REDUCTIONS: tuple[str, ...] = ("sequential", "tree")
-ORDERS: tuple[str, ...] = ("input", "exposure", "focus")
+ORDERS: tuple[str, ...] = ("input", "exposure", "focus", "auto")
+#: mean-luma span above which a stack counts as an exposure bracket (order "auto", reference rule)
+EXPOSURE_SPREAD = 0.1
 #: chosen from the measured comparison in docs/stacks.md
 DEFAULT_REDUCTION = "tree"
 DEFAULT_ORDER = "exposure"
@@ -60,6 +64,8 @@ def order_sources(mean_luma: Sequence[float], focus: Sequence[float] | None, ord
     n = len(mean_luma)
     if order == "input" or n <= 2:
         return list(range(n))
+    if order == "auto":
+        order = "exposure" if max(mean_luma) - min(mean_luma) > EXPOSURE_SPREAD else "focus"
     if order == "exposure":
         return sorted(range(n), key=lambda k: -mean_luma[k])
     if order == "focus":

@@ -39,12 +39,10 @@ from ..io import LoadedImage, rgb_to_luma
 from ..io.colour_stack import ChromaAccumulator
 from .frames import Frame, FrameStack, check_sizes, load_frames
 from .fuse import Fuser, _resize, convert_output
-from .reduce import DEFAULT_ORDER, DEFAULT_REDUCTION, check_reduction, focus_measure, order_sources, reduce_pairwise
+from .reduce import DEFAULT_ORDER, DEFAULT_REDUCTION, EXPOSURE_SPREAD, check_reduction, focus_measure, order_sources, reduce_pairwise
 
 __all__ = ["StackOptions", "StackResult", "StackFuser", "fuse_stack", "EXPOSURE_SPREAD", "choose_reference"]
 
-#: mean-luma span above which a stack counts as an exposure bracket (reference rule)
-EXPOSURE_SPREAD = 0.1
 ALIGN_CHOICES = ("none", "translation", "euclidean", "affine", "homography")
 
 
@@ -188,10 +186,12 @@ class StackFuser:
         aligning = opts.align != "none" or opts.transforms is not None
         if not aligning:
             self._resize(stack)
-        lumas = [f.luma() for f in stack.frames]
-        means = [float(y.mean()) for y in lumas]
-        focus = [focus_measure(y) for y in lumas] if opts.order == "focus" else None
-        del lumas
+        means, focus = [], []
+        for f in stack.frames:  # one float luma alive at a time
+            y = f.luma()
+            means.append(float(y.mean()))
+            focus.append(focus_measure(y) if opts.order in ("focus", "auto") else 0.0)
+            del y
         ref = choose_reference(means) if opts.reference is None else opts.reference
         if ref >= len(stack):
             raise ConfigError(f"reference frame {ref + 1} does not exist (the stack has {len(stack)} frames)")
