@@ -4,11 +4,14 @@ Method (same modality: exposure brackets, focal stacks):
 
 1. Both lumas are **histogram-equalised** (rank transform to [0, 1]), which is invariant to any
    monotonic tone change, so differently exposed frames look alike except where clipped.
-   Clipped pixels (luma <= 1/255 or >= 254/255 in either frame's own scale) get no weight:
-   they are left out through ECC's input mask.
+   Clipped pixels (luma <= 1/255 or >= 254/255) get no weight: they are left out through
+   ECC's masks (both images' with OpenCV >= 4.13, else the moving image's).
 2. **Coarse to fine**: both are reduced (``cv2.pyrDown``) until the shorter side is below
-   ``coarsest`` px (default 48); OpenCV's ``findTransformECC`` runs at every level, starting
-   from the identity at the coarsest level, the estimate scaled up between levels. Estimation
+   ``coarsest`` px (default 48); OpenCV's ECC runs at every level, starting from the identity
+   at the coarsest level, the estimate scaled up between levels. Affine and homography
+   models are staged: a Euclidean (rotation + shift) estimate first, then the full model on
+   the two finest levels, which keeps the extra parameters from drifting where few pixels
+   carry texture (e.g. a mostly clipped frame). Estimation
    stops at ``max_side`` px (default 1600; the transform is scaled to full resolution).
 3. If ECC fails to converge or the result is implausible, **features** (SIFT on the
    equalised images, ratio test, RANSAC) give an initial transform that ECC refines.
@@ -148,14 +151,20 @@ def check_plausible(m: np.ndarray, size: tuple[int, int], cfg: RegistrationConfi
     return None
 
 
-def _ecc_pyramid(cv2, ref: np.ndarray, mov: np.ndarray, mask: np.ndarray, motion: str, init: np.ndarray,
-                 cfg: RegistrationConfig, start_level: int | None = None) -> tuple[np.ndarray, float]:
-    """Coarse-to-fine ECC -> (3x3 transform at the resolution of ``ref``, final correlation)."""
-    refs, movs, masks = [ref], [mov], [mask]
+def _ecc_pyramid(cv2, ref: np.ndarray, mov: np.ndarray, ref_mask: np.ndarray, mask: np.ndarray, motion: str,
+                 init: np.ndarray, cfg: RegistrationConfig, start_level: int | None = None) -> tuple[np.ndarray, float]:
+    """Coarse-to-fine ECC -> (3x3 transform at the resolution of ``ref``, final correlation).
+
+    ``ref_mask`` / ``mask``: uint8 validity (unclipped) masks of the reference / moving image; with
+    OpenCV >= 4.13 both are used (``findTransformECCWithMask``), before that only the moving one.
+    """
+    refs, movs, masks, ref_masks = [ref], [mov], [mask], [ref_mask]
     while min(refs[-1].shape) >= 2 * cfg.coarsest and min(movs[-1].shape) >= 2 * cfg.coarsest:
         refs.append(cv2.pyrDown(refs[-1]))
         movs.append(cv2.pyrDown(movs[-1]))
         masks.append(cv2.resize(masks[-1], movs[-1].shape[::-1], interpolation=cv2.INTER_NEAREST))
+        ref_masks.append(cv2.resize(ref_masks[-1], refs[-1].shape[::-1], interpolation=cv2.INTER_NEAREST))
+    both = hasattr(cv2, "findTransformECCWithMask")
     top = len(refs) - 1 if start_level is None else min(start_level, len(refs) - 1)
     m = _scale_matrix(init, 0.5**top)
     cv_motion = {"translation": cv2.MOTION_TRANSLATION, "euclidean": cv2.MOTION_EUCLIDEAN,
@@ -165,10 +174,13 @@ def _ecc_pyramid(cv2, ref: np.ndarray, mov: np.ndarray, mask: np.ndarray, motion
         iters = cfg.iterations if lvl > 0 else max(cfg.iterations // 2, 20)
         crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iters, cfg.eps)
         try:
-            score, w = cv2.findTransformECC(refs[lvl], movs[lvl], _to_cv(m, motion), cv_motion, crit, masks[lvl], 5)
-        except cv2.error as exc:
-            msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "error"
-            raise AlignmentError(f"ECC did not converge ({msg.strip()[:80]})") from None
+            if both:
+                score, w = cv2.findTransformECCWithMask(refs[lvl], movs[lvl], ref_masks[lvl], masks[lvl],
+                                                        _to_cv(m, motion), cv_motion, crit, 5)
+            else:  # pragma: no cover - OpenCV < 4.13
+                score, w = cv2.findTransformECC(refs[lvl], movs[lvl], _to_cv(m, motion), cv_motion, crit, masks[lvl], 5)
+        except cv2.error:
+            raise AlignmentError(f"ECC did not converge (pyramid level {lvl})") from None
         m = _from_cv(w)
         if lvl > 0:
             m = _scale_matrix(m, 2.0)
@@ -228,7 +240,7 @@ def register_pair(ref_y: np.ndarray, mov_y: np.ndarray, motion: str = "homograph
                                   interpolation=cv2.INTER_AREA)
         ref_y, mov_y = rs(ref_y), rs(mov_y)
     ref, mov = equalise(ref_y), equalise(mov_y)
-    mask = _valid_mask(mov_y)
+    mask, ref_mask = _valid_mask(mov_y), _valid_mask(ref_y)
     size = (ref.shape[1], ref.shape[0])
     reasons = []
     attempts = [("ecc", None)] + ([("features+ecc", "features")] if config.features else [])
@@ -236,9 +248,12 @@ def register_pair(ref_y: np.ndarray, mov_y: np.ndarray, motion: str = "homograph
         try:
             if init_kind == "features":
                 init = _feature_init(cv2, ref, mov, motion, config)
-                m, score = _ecc_pyramid(cv2, ref, mov, mask, motion, init, config, start_level=1)
+                m, score = _ecc_pyramid(cv2, ref, mov, ref_mask, mask, motion, init, config, start_level=1)
+            elif motion in ("affine", "homography"):  # staged: a rigid estimate first, then the full model
+                m, _ = _ecc_pyramid(cv2, ref, mov, ref_mask, mask, "euclidean", np.eye(3), config)
+                m, score = _ecc_pyramid(cv2, ref, mov, ref_mask, mask, motion, m, config, start_level=1)
             else:
-                m, score = _ecc_pyramid(cv2, ref, mov, mask, motion, np.eye(3), config)
+                m, score = _ecc_pyramid(cv2, ref, mov, ref_mask, mask, motion, np.eye(3), config)
         except AlignmentError as exc:
             reasons.append(f"{method}: {exc}")
             continue
