@@ -92,3 +92,20 @@ def test_transforms_json_round_trip(tmp_path, handheld_bracket):
         load_transforms(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="not found"):
         load_transforms(tmp_path / "missing.json")
+
+
+def test_register_frames_direct_and_chained():
+    from unifuse.align import register_frames
+
+    st = make_stack("coffee", "MFF", 4, seed=11, moving=True, max_side=128)
+    ys = [_y(f) for f in st.frames]
+    h, w = ys[0].shape
+    for chain in (False, True):
+        found = register_frames(lambda k: ys[k], 4, 0, "euclidean", chain=chain)
+        assert found[0][2] == "identity" and np.array_equal(found[0][0], np.eye(3))
+        errs = [corner_error(m, st.transforms[k], (w, h))[0] for k, (m, _, _) in enumerate(found) if k]
+        assert max(errs) < 0.8, (chain, errs)  # true motion has scale/perspective a Euclidean model lacks
+        assert ("chained" in found[2][2]) == chain
+    with pytest.raises(AlignmentError, match="cannot align frame 2 to frame 1"):
+        register_frames(lambda k: [ys[0], np.random.default_rng(0).random(ys[0].shape).astype(np.float32)][k], 2, 0,
+                        "affine")

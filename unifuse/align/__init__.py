@@ -7,11 +7,11 @@
 * :mod:`.warp`: warping a frame into the reference frame, border rule.
 """
 
-from .register import AlignmentError, RegistrationConfig, register_pair  # noqa: F401
+from .register import AlignmentError, RegistrationConfig, register_frames, register_pair  # noqa: F401
 from .transform import MOTIONS, FrameTransform, Registration, corner_error, load_transforms, save_transforms  # noqa: F401
 from .warp import warp_to_reference  # noqa: F401
 
 ALIGN_CHOICES = ("none",) + MOTIONS
 
-__all__ = ["ALIGN_CHOICES", "MOTIONS", "AlignmentError", "RegistrationConfig", "register_pair", "FrameTransform",
+__all__ = ["ALIGN_CHOICES", "MOTIONS", "AlignmentError", "RegistrationConfig", "register_frames", "register_pair", "FrameTransform",
            "Registration", "corner_error", "load_transforms", "save_transforms", "warp_to_reference"]

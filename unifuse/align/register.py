@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import UnifuseError
 from .transform import MOTIONS
 
-__all__ = ["AlignmentError", "RegistrationConfig", "register_pair", "equalise", "require_cv2"]
+__all__ = ["AlignmentError", "RegistrationConfig", "register_pair", "register_frames", "equalise", "require_cv2"]
 
 
 class AlignmentError(UnifuseError):
@@ -58,6 +59,7 @@ class RegistrationConfig:
     Attributes:
         coarsest: the pyramid is reduced until the shorter side is below this (pixels).
         max_side: estimation resolution cap (longer side, pixels); the result is scaled up.
+        blur: Gaussian pre-filter size of ECC at every level (odd, pixels).
         iterations: ECC iterations per level; ``eps``: ECC convergence threshold.
         min_score: smallest accepted final ECC correlation coefficient.
         max_scale: accepted scale range ``[1/max_scale, max_scale]``.
@@ -69,6 +71,7 @@ class RegistrationConfig:
     """
 
     coarsest: int = 48
+    blur: int = 5
     max_side: int = 1600
     iterations: int = 100
     eps: float = 1e-6
@@ -176,9 +179,10 @@ def _ecc_pyramid(cv2, ref: np.ndarray, mov: np.ndarray, ref_mask: np.ndarray, ma
         try:
             if both:
                 score, w = cv2.findTransformECCWithMask(refs[lvl], movs[lvl], ref_masks[lvl], masks[lvl],
-                                                        _to_cv(m, motion), cv_motion, crit, 5)
+                                                        _to_cv(m, motion), cv_motion, crit, cfg.blur)
             else:  # pragma: no cover - OpenCV < 4.13
-                score, w = cv2.findTransformECC(refs[lvl], movs[lvl], _to_cv(m, motion), cv_motion, crit, masks[lvl], 5)
+                score, w = cv2.findTransformECC(refs[lvl], movs[lvl], _to_cv(m, motion), cv_motion, crit, masks[lvl],
+                                                cfg.blur)
         except cv2.error:
             raise AlignmentError(f"ECC did not converge (pyramid level {lvl})") from None
         m = _from_cv(w)
@@ -264,3 +268,50 @@ def register_pair(ref_y: np.ndarray, mov_y: np.ndarray, motion: str = "homograph
             return _scale_matrix(m, 1.0 / s), score, method
         reasons.append(f"{method}: {why}")
     raise AlignmentError("; ".join(reasons))
+
+
+def register_frames(luma: Callable[[int], np.ndarray], n: int, reference: int, motion: str = "homography",
+                    config: RegistrationConfig = RegistrationConfig(), chain: bool = False,
+                    names: Sequence[str] | None = None,
+                    progress: Callable[[str], None] | None = None) -> list[tuple[np.ndarray, float, str]]:
+    """Register every frame of a stack to ``reference``.
+
+    Args:
+        luma: frame index -> float luma ``(H, W)`` in [0, 1] (made on demand; at most three are alive).
+        n, reference: number of frames, index of the reference.
+        chain: ``False``: every frame is registered to the reference directly (exposure brackets:
+            equalisation makes any two exposures comparable). ``True``: each frame is registered
+            to its neighbour on the way to the reference and the transforms are composed
+            (focal stacks: neighbouring focus settings look most alike, while a far focus setting
+            blurs what is sharp in the reference; measured in docs/stacks.md).
+        names: frame names for error messages.
+    Returns:
+        ``[(M, score, method)]`` per frame, ``M`` reference pixel -> frame pixel; the reference
+        gets ``(identity, 1.0, "identity")``, chained frames the lowest score along their chain.
+    Raises:
+        AlignmentError: naming the frame (and the neighbour it was registered to).
+    """
+    names = list(names) if names is not None else [f"frame {k + 1}" for k in range(n)]
+    out: list = [None] * n
+    out[reference] = (np.eye(3), 1.0, "identity")
+    ref_y = luma(reference)
+    for side in (range(reference + 1, n), range(reference - 1, -1, -1)):
+        prev_y, prev = ref_y, reference
+        for k in side:
+            if progress:
+                progress(f"aligning {names[k]}")
+            y = luma(k)
+            target_y, target = (prev_y, prev) if chain else (ref_y, reference)
+            try:
+                m, score, method = register_pair(target_y, y, motion, config)
+            except AlignmentError as exc:
+                raise AlignmentError(f"cannot align {names[k]} to {names[target]} ({motion}): {exc}") from None
+            if chain and target != reference:
+                m0, s0, _ = out[target]
+                m, score, method = m @ m0, min(score, s0), f"{method} (chained)"
+            why = check_plausible(m, (ref_y.shape[1], ref_y.shape[0]), config) if chain else None
+            if why is not None:
+                raise AlignmentError(f"cannot align {names[k]} to {names[reference]} ({motion}): chained transform: {why}")
+            out[k] = (m, score, method)
+            prev_y, prev = y, k
+    return out

@@ -21,6 +21,8 @@ MOTION_CHOICES = ("none", "translation", "euclidean", "affine", "homography")
 
 
 def add_stack_args(p: argparse.ArgumentParser) -> None:
+    from ..inference.reduce import DEFAULT_ORDER, DEFAULT_REDUCTION, ORDERS, REDUCTIONS
+
     g = p.add_argument_group("stacks and alignment (see README: Stacks and alignment)")
     g.add_argument("--stack", dest="stack_dir", help="fuse every image of this folder (file-name order) into -o FILE")
     g.add_argument("--stacks", dest="stacks_dir", help="one stack per sub-folder of this folder, outputs into -o DIR")
@@ -28,10 +30,11 @@ def add_stack_args(p: argparse.ArgumentParser) -> None:
                    help="register every source to the reference before fusing (default none)")
     g.add_argument("--reference", type=int, default=None, metavar="N",
                    help="reference frame, 1-based (default: middle exposure of a bracket, else the first)")
-    g.add_argument("--reduction", default=None, choices=("sequential", "tree"),
-                   help="how two-input networks fuse more than two sources (default: see docs/stacks.md)")
-    g.add_argument("--order", default=None, choices=("input", "exposure", "focus", "auto"),
-                   help="source order for the reduction (default: see docs/stacks.md)")
+    g.add_argument("--reduction", default=None, choices=REDUCTIONS,
+                   help=f"how two-input networks fuse more than two sources (default {DEFAULT_REDUCTION}; "
+                        f"measured in docs/stacks.md)")
+    g.add_argument("--order", default=None, choices=ORDERS,
+                   help=f"source order for the reduction (default {DEFAULT_ORDER}: brightest first)")
     g.add_argument("--save-transforms", default=None, metavar="FILE.json",
                    help="write the estimated transforms (with --stacks: a folder, one <stack>.json each)")
     g.add_argument("--transforms", default=None, metavar="FILE.json",

@@ -12,7 +12,9 @@ Pipeline (:meth:`StackFuser.fuse_arrays`):
    than :data:`EXPOSURE_SPREAD` (an exposure bracket), the frame of middle exposure
    (``sorted_by_mean_luma[K // 2]``, K >= 3); otherwise (focal stacks, pairs) the first frame;
 3. **align** (``align`` != ``"none"``, or ``transforms`` from a file): every frame is registered to
-   the reference (:mod:`unifuse.align`) and warped into its frame; the output has the
+   the reference (:mod:`unifuse.align`; brackets frame by frame to the reference, other stacks
+   through their neighbours, transforms composed: :func:`unifuse.align.register_frames`) and
+   warped into its frame; the output has the
    reference's size; pixels a frame has no data for are filled from the reference frame.
    Without alignment all frames must have one size (or ``resize_to`` ``"a"``/``"b"``: the
    first / second frame's size);
@@ -135,8 +137,8 @@ class StackFuser:
                 img = _resize(LoadedImage(f.float(), f.bit_depth, f.name, f.is_gray), (h, w))
                 f.data = img.data
 
-    def _align(self, stack: FrameStack, ref: int, progress: Callable[[str], None] | None):
-        from ..align import Registration, FrameTransform, RegistrationConfig, load_transforms, register_pair
+    def _align(self, stack: FrameStack, ref: int, bracket: bool, progress: Callable[[str], None] | None):
+        from ..align import Registration, FrameTransform, RegistrationConfig, load_transforms, register_frames
         from ..align import AlignmentError, warp_to_reference
 
         opts = self.options
@@ -150,23 +152,15 @@ class StackFuser:
             ref = reg.reference
         else:
             cfg = opts.registration or RegistrationConfig()
-            rf = stack.frames[ref]
-            ref_y = rf.luma()
-            frames = []
-            for k, f in enumerate(stack.frames):
-                if k == ref:
-                    frames.append(FrameTransform(np.eye(3), f.name, f.size, "identity", 1.0))
-                    continue
-                if progress:
-                    progress(f"aligning {f.name}")
-                try:
-                    m, score, method = register_pair(ref_y, f.luma(), opts.align, cfg)
-                except AlignmentError as exc:
-                    raise AlignmentError(
-                        f"cannot align {f.name} to the reference {rf.name} ({opts.align}): {exc}; "
-                        f"sources of different modalities (e.g. infrared + visible) cannot be aligned "
-                        f"automatically: register them beforehand or pass --transforms FILE") from None
-                frames.append(FrameTransform(m, f.name, f.size, method, round(score, 6)))
+            names = [f.name for f in stack.frames]
+            try:
+                found = register_frames(lambda k: stack.frames[k].luma(), len(stack), ref, opts.align, cfg,
+                                        chain=not bracket, names=names, progress=progress)
+            except AlignmentError as exc:
+                raise AlignmentError(f"{exc}; sources of different modalities (e.g. infrared + visible) cannot be "
+                                     f"aligned automatically: register them beforehand or pass --transforms FILE") from None
+            frames = [FrameTransform(m, f.name, f.size, method, round(float(score), 6))
+                      for f, (m, score, method) in zip(stack.frames, found)]
             reg = Registration(opts.align, ref, stack.frames[ref].size, frames)
         rf = stack.frames[ref]
         for k, (f, t) in enumerate(zip(stack.frames, reg.frames)):
@@ -197,7 +191,8 @@ class StackFuser:
             raise ConfigError(f"reference frame {ref + 1} does not exist (the stack has {len(stack)} frames)")
         reg = None
         if aligning:
-            reg, ref = self._align(stack, ref, progress)
+            bracket = max(means) - min(means) > EXPOSURE_SPREAD
+            reg, ref = self._align(stack, ref, bracket, progress)
 
         model = fuser.model
         mode = getattr(model, "input_mode", "luma")

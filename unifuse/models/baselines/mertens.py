@@ -156,10 +156,12 @@ class MertensFusion(BaselineFusion):
             w_pyr = gaussian_pyramid(wk, levels)
             i_pyr = laplacian_pyramid(x, levels)
             del x, wk
-            terms = [lw * li for li, lw in zip(i_pyr, w_pyr)]
+            if acc is None:
+                acc = [li.mul_(lw) for li, lw in zip(i_pyr, w_pyr)]  # in place: no extra pyramid
+            else:
+                for a, li, lw in zip(acc, i_pyr, w_pyr):
+                    a.addcmul_(li, lw)
             del i_pyr, w_pyr
-            acc = terms if acc is None else [a.add_(t) for a, t in zip(acc, terms)]
-            del terms
         out = collapse(acc)
         return out[:, :1] if gray_in else out
 
