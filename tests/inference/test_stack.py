@@ -167,3 +167,20 @@ def test_frames_stay_compact_and_mixed_depths_are_raised():
     res = StackFuser(Fuser("average")).fuse_arrays([a, b])
     assert res.bit_depth == 16
     np.testing.assert_allclose(res.data, (100 * 257 + 30000) / 2 / 65535, atol=1e-6)
+
+
+def test_python_api_align_and_transforms_file(tmp_path):
+    pytest.importorskip("cv2")
+    from unifuse.data.stacks import make_stack
+
+    st = make_stack("chelsea", "MEF", 3, seed=4, moving=True, max_side=96)
+    frames = [np.floor(f * 255 + 0.5).astype(np.uint8) for f in st.frames]
+    out = unifuse.fuse(frames, model="laplacian", align="homography", save_transforms=tmp_path / "t.json",
+                       output="numpy")
+    again = unifuse.fuse(frames, model="laplacian", transforms=tmp_path / "t.json", output="numpy")
+    np.testing.assert_array_equal(out, again)
+    assert out.shape == st.ground_truth.shape
+    pair = unifuse.fuse(frames[0], frames[1], model="average", align="translation", output="numpy")  # two-argument form
+    assert pair.shape == st.ground_truth.shape
+    with pytest.raises(ConfigError, match="save_transforms needs align"):
+        unifuse.fuse(frames, model="average", save_transforms=tmp_path / "u.json")

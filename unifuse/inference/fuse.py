@@ -177,7 +177,9 @@ def convert_output(data: np.ndarray, bits: int, output: str):
 
 def fuse(a: Any, b: Any = None, model: str | torch.nn.Module = "tita", weights: Any = None, *, color: str = "weighted",
          tile: int | None = None, device: str = "cpu", precision: str = "fp32", resize_to: str | None = None,
-         output: Literal["pil", "numpy", "tensor"] = "pil", **stack_options: Any):
+         output: Literal["pil", "numpy", "tensor"] = "pil", align: str | None = None, reference: int | None = None,
+         reduction: str | None = None, order: str | None = None, transforms: Any = None,
+         save_transforms: str | None = None):
     """Fuse two images, or a list of two or more (``fuse([p1, p2, p3], model=...)``).
 
     A list of sources, or any of the stack options (``align``, ``reference``, ``reduction``,
@@ -199,6 +201,8 @@ def fuse(a: Any, b: Any = None, model: str | torch.nn.Module = "tita", weights: 
     Raises:
         UnifuseError: bad inputs or options (one-line message).
     """
+    stack_options = {k: v for k, v in dict(align=align, reference=reference, reduction=reduction, order=order,
+                                           transforms=transforms, save_transforms=save_transforms).items() if v is not None}
     if isinstance(a, (list, tuple)) or stack_options:
         from .stack import fuse_stack
 
