@@ -119,7 +119,7 @@ class MertensFusion(BaselineFusion):
         gray = (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
         lap = torch.tensor(_LAPLACE, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
         contrast = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), lap).abs()
-        exposed = torch.exp(-((x - 0.5) ** 2) / (2.0 * cfg.sigma**2)).prod(dim=1, keepdim=True)
+        exposed = (x - 0.5).square_().div_(-(2.0 * cfg.sigma**2)).exp_().prod(dim=1, keepdim=True)  # in place
         return contrast.pow(cfg.contrast_weight) * exposed.pow(cfg.exposedness_weight), x.std(dim=1, unbiased=False, keepdim=True)
 
     def _fuse_frames(self, frames) -> torch.Tensor:
