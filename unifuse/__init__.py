@@ -17,7 +17,7 @@ from .models import list_models, load_model, create_model, register_model  # noq
 
 
 def fuse(*args, **kwargs):
-    """Fuse two images; see :func:`unifuse.inference.fuse.fuse`."""
+    """Fuse two images, or a list of two or more; see :func:`unifuse.inference.fuse.fuse`."""
     from .inference.fuse import fuse as _fuse
 
     return _fuse(*args, **kwargs)

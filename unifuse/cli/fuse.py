@@ -17,10 +17,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fuse", help="fuse two images or two folders of images",
-                       description="Fuse a pair (`unifuse fuse A B -o OUT`) or folders matched by file stem "
+    p = sub.add_parser("fuse", help="fuse two or more images, or folders of images",
+                       description="Fuse a pair (`unifuse fuse A B -o OUT`), a stack (`unifuse fuse A B C ... -o OUT`, "
+                                   "`--stack DIR`, `--stacks DIR`) or folders matched by file stem "
                                    "(`unifuse fuse --a DIR --b DIR -o DIR`).")
-    p.add_argument("sources", nargs="*", metavar="IMAGE", help="the two source images (single-pair mode)")
+    p.add_argument("sources", nargs="*", metavar="IMAGE", help="the source images (two: pair mode; more: a stack)")
     p.add_argument("--a", dest="dir_a", help="folder of source-A images (batch mode)")
     p.add_argument("--b", dest="dir_b", help="folder of source-B images (batch mode)")
     p.add_argument("-o", "--output", required=True, help="output file (pair mode) or folder (batch mode)")
@@ -29,6 +30,9 @@ def add_parser(sub) -> None:
     add_fuse_options(p)
     add_model_call_args(p)
     add_threads_arg(p)
+    from .fuse_stack import add_stack_args
+
+    add_stack_args(p)
     p.set_defaults(func=run)
 
 
@@ -67,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.fuse import Fuser
 
     apply_threads(args)
+    from .fuse_stack import is_stack_mode, run_stack
+
+    if is_stack_mode(args):
+        return run_stack(args)
     batch = args.dir_a is not None or args.dir_b is not None
     if batch and args.sources:
         raise ConfigError("give either two images or --a DIR --b DIR, not both")

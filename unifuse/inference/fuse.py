@@ -195,10 +195,16 @@ def convert_output(data: np.ndarray, bits: int, output: str):
     raise ConfigError(f"output must be 'pil', 'numpy' or 'tensor', got {output!r}")
 
 
-def fuse(a: Any, b: Any, model: str | torch.nn.Module = "tita", weights: Any = None, *, color: str = "weighted",
+def fuse(a: Any, b: Any = None, model: str | torch.nn.Module = "tita", weights: Any = None, *, color: str = "weighted",
          tile: int | None = None, device: str = "cpu", precision: str = "fp32", resize_to: str | None = None,
-         output: Literal["pil", "numpy", "tensor"] = "pil", **model_options: Any):
-    """Fuse two images.
+         output: Literal["pil", "numpy", "tensor"] = "pil", align: str | None = None, reference: int | None = None,
+         reduction: str | None = None, order: str | None = None, transforms: Any = None,
+         save_transforms: str | None = None, **model_options: Any):
+    """Fuse two images, or a list of two or more (``fuse([p1, p2, p3], model=...)``).
+
+    A list of sources, or any of the stack options (``align``, ``reference``, ``reduction``,
+    ``order``, ``transforms``, ``save_transforms``), goes to
+    :func:`unifuse.inference.stack.fuse_stack` (N sources, alignment).
 
     Args:
         a, b: paths, numpy arrays (``uint8``/``uint16``/float in [0, 1], ``(H, W)`` or
@@ -217,6 +223,18 @@ def fuse(a: Any, b: Any, model: str | torch.nn.Module = "tita", weights: Any = N
     Raises:
         UnifuseError: bad inputs or options (one-line message).
     """
+    stack_options = {k: v for k, v in dict(align=align, reference=reference, reduction=reduction, order=order,
+                                           transforms=transforms, save_transforms=save_transforms).items() if v is not None}
+    if isinstance(a, (list, tuple)) or stack_options:
+        from .stack import fuse_stack
+
+        if isinstance(a, (list, tuple)) and b is not None:
+            raise ConfigError("fuse(list_of_sources, ...): pass model= as a keyword, not as the second argument")
+        sources = list(a) if isinstance(a, (list, tuple)) else [a, b]
+        return fuse_stack(sources, model, weights, color=color, tile=tile, device=device, precision=precision,
+                          resize_to=resize_to, output=output, model_options=model_options, **stack_options)
+    if b is None:
+        raise ConfigError("fuse() needs two sources (a, b) or a list of sources")
     fuser = Fuser(model, weights=weights, device=device, precision=precision, color=color, tile=tile, resize_to=resize_to,
                   model_options=model_options)
     return fuser(a, b, output=output)

@@ -16,6 +16,13 @@ class AverageFusion(BaselineFusion):
     def fuse(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return 0.5 * (a + b)
 
+    def _fuse_frames(self, frames) -> torch.Tensor:
+        """Mean of K frames, accumulated one frame at a time."""
+        acc = frames[0].float().clone()
+        for k in range(1, len(frames)):
+            acc += frames[k].float()
+        return acc / len(frames)
+
 
 @register_model("average", description="training-free baseline: pixel-wise mean of the two sources",
                 family="baseline", input_mode="luma", trainable=False)

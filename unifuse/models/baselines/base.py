@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -45,6 +45,25 @@ class BaselineFusion(nn.Module):
         dtype = a.dtype
         out = self.fuse(a.float(), b.float())
         return out.clamp_(0.0, 1.0).to(dtype)
+
+    def fuse_frames(self, frames: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Fuse ``K >= 2`` sources natively (the N-source form of the rule).
+
+        Args:
+            frames: a sequence whose item ``k`` is source ``k`` as a float32 ``(1, C, H, W)``
+                tensor in ``[0, 1]``; items are produced on demand (e.g. decoded from a compact
+                8-bit copy) and may be requested more than once, so only a few are alive at a
+                time: implementations accumulate frame by frame.
+        Returns:
+            ``(1, C, H, W)`` in ``[0, 1]``. With two frames, equal to :meth:`forward` on them.
+        """
+        if len(frames) < 2:
+            raise InputMismatchError(f"{type(self).__name__}: a stack needs at least two sources, got {len(frames)}")
+        with torch.no_grad():
+            return self._fuse_frames(frames).clamp_(0.0, 1.0)
+
+    def _fuse_frames(self, frames: Sequence[torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def set_precision(self, precision: str) -> "BaselineFusion":
         """Accepted for API compatibility (``fp32``/``bf16``/``fp16``); computation stays float32."""

@@ -62,6 +62,22 @@ class LaplacianFusion(BaselineFusion):
         fused.append(0.5 * (pyr[-1][:n] + pyr[-1][n:]))
         return collapse(fused)
 
+    def _fuse_frames(self, frames) -> torch.Tensor:
+        """K frames: detail coefficients of the largest magnitude (the earliest frame on ties),
+        base = mean of the K coarsest levels; one frame's pyramid is alive at a time."""
+        first = frames[0].float()
+        levels = self.levels_for(first.shape[-2], first.shape[-1])
+        fused = laplacian_pyramid(first, levels)
+        del first
+        for k in range(1, len(frames)):
+            pyr = laplacian_pyramid(frames[k].float(), levels)
+            for cur, new in zip(fused[:-1], pyr[:-1]):
+                torch.where(new.abs() > cur.abs(), new, cur, out=cur)
+            fused[-1] += pyr[-1]
+            del pyr
+        fused[-1] /= len(frames)
+        return collapse(fused)
+
     def extra_repr(self) -> str:
         return f"levels={self.config.levels}, min_size={self.config.min_size}"
 

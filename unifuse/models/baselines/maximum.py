@@ -16,6 +16,13 @@ class MaxFusion(BaselineFusion):
     def fuse(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.maximum(a, b)
 
+    def _fuse_frames(self, frames) -> torch.Tensor:
+        """Maximum of K frames, accumulated one frame at a time."""
+        acc = frames[0].float().clone()
+        for k in range(1, len(frames)):
+            torch.maximum(acc, frames[k].float(), out=acc)
+        return acc
+
 
 @register_model("max", description="training-free baseline: pixel-wise maximum of the two sources",
                 family="baseline", input_mode="luma", trainable=False)

@@ -113,6 +113,58 @@ class MertensFusion(BaselineFusion):
         fused = [(lw[:n] * li[:n] + lw[n:] * li[n:]) for li, lw in zip(img_pyr, w_pyr)]
         return collapse(fused)
 
+    def _frame_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(1, 3, H, W)`` -> (``C^wc * E^we`` ``(1, 1, H, W)``, saturation std ``(1, 1, H, W)``), as :meth:`weights`."""
+        cfg = self.config
+        gray = (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        lap = torch.tensor(_LAPLACE, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
+        contrast = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), lap).abs()
+        exposed = (x - 0.5).square_().div_(-(2.0 * cfg.sigma**2)).exp_().prod(dim=1, keepdim=True)  # in place
+        return contrast.pow(cfg.contrast_weight) * exposed.pow(cfg.exposedness_weight), x.std(dim=1, unbiased=False, keepdim=True)
+
+    def _fuse_frames(self, frames) -> torch.Tensor:
+        """K frames in two streaming passes.
+
+        Pass 1 sums the per-frame weights (with and without the saturation term; the latter is
+        used when every frame is gray, as for a gray pair); pass 2 blends frame by frame, each
+        with the Gaussian pyramid of its normalised weight, into one accumulated Laplacian
+        pyramid. At most one frame's pyramids are alive at a time (plus the accumulator).
+        """
+        cfg = self.config
+        rgb = lambda t: t.float().expand(-1, 3, -1, -1) if t.shape[1] == 1 else t.float()  # noqa: E731
+        gray_in = frames[0].shape[1] == 1
+        total_sat = total_plain = None
+        sat_max = 0.0
+        for k in range(len(frames)):
+            base, sat = self._frame_terms(rgb(frames[k]))
+            sat_max = max(sat_max, float(sat.max()))
+            ws, wp = base * sat.pow(cfg.saturation_weight) + cfg.eps, base + cfg.eps
+            total_sat = ws if total_sat is None else total_sat.add_(ws)
+            total_plain = wp if total_plain is None else total_plain.add_(wp)
+        use_sat = sat_max > 1e-6
+        total = total_sat if use_sat else total_plain
+        del total_sat, total_plain
+        h, w = frames[0].shape[-2:]
+        deepest = max_levels(h, w, cfg.min_size)
+        levels = deepest if cfg.levels is None else min(cfg.levels, deepest)
+        acc = None
+        for k in range(len(frames)):
+            x = rgb(frames[k])
+            base, sat = self._frame_terms(x)
+            wk = (base * sat.pow(cfg.saturation_weight) if use_sat else base).add_(cfg.eps).div_(total)
+            del base, sat
+            w_pyr = gaussian_pyramid(wk, levels)
+            i_pyr = laplacian_pyramid(x, levels)
+            del x, wk
+            if acc is None:
+                acc = [li.mul_(lw) for li, lw in zip(i_pyr, w_pyr)]  # in place: no extra pyramid
+            else:
+                for a, li, lw in zip(acc, i_pyr, w_pyr):
+                    a.addcmul_(li, lw)
+            del i_pyr, w_pyr
+        out = collapse(acc)
+        return out[:, :1] if gray_in else out
+
     def extra_repr(self) -> str:
         return f"sigma={self.config.sigma}, levels={self.config.levels}"
 

@@ -37,15 +37,33 @@ def _pad_mode(h: int, w: int) -> str:
     return "reflect" if min(h, w) > 2 else "replicate"
 
 
+#: planes with at least this many pixels are blurred one at a time (same result, bounded temporaries)
+PLANE_BY_PLANE_PIXELS = 1 << 19
+
+
+def _blur_planes(y: torch.Tensor, k: torch.Tensor, mode: str) -> torch.Tensor:
+    y = F.pad(y, (2, 2, 2, 2), mode=mode)
+    y = F.conv2d(y, k.view(1, 1, 5, 1))
+    return F.conv2d(y, k.view(1, 1, 1, 5))
+
+
 def blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """Separable binomial blur of ``(N, C, H, W)``, reflect padding (replicate below 3 px); ``gain`` per axis."""
+    """Separable binomial blur of ``(N, C, H, W)``, reflect padding (replicate below 3 px); ``gain`` per axis.
+
+    Planes of :data:`PLANE_BY_PLANE_PIXELS` or more are blurred one at a time: a convolution's
+    temporaries (padding, im2col buffers) then scale with one plane, not with N x C of them
+    (bit-identical results; this bounds the memory of fusing large stacks).
+    """
     n, c, h, w = x.shape
     k = torch.tensor(_BINOMIAL, dtype=x.dtype, device=x.device) * (gain / 16.0)
     y = x.reshape(n * c, 1, h, w)
-    y = F.pad(y, (2, 2, 2, 2), mode=_pad_mode(h, w))
-    y = F.conv2d(y, k.view(1, 1, 5, 1))
-    y = F.conv2d(y, k.view(1, 1, 1, 5))
-    return y.reshape(n, c, h, w)
+    mode = _pad_mode(h, w)
+    if n * c == 1 or h * w < PLANE_BY_PLANE_PIXELS:
+        return _blur_planes(y, k, mode).reshape(n, c, h, w)
+    out = torch.empty_like(y)
+    for i in range(n * c):
+        out[i : i + 1] = _blur_planes(y[i : i + 1], k, mode)
+    return out.reshape(n, c, h, w)
 
 
 def reduce(x: torch.Tensor) -> torch.Tensor:
