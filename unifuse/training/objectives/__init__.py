@@ -33,7 +33,7 @@ def _ensure_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import tita  # noqa: F401
+        from . import mae, tcmoa, tita  # noqa: F401
 
 
 def list_objectives() -> list[str]:
