@@ -61,13 +61,12 @@ def _sections(args: argparse.Namespace) -> dict:
 
 
 def tcmoa_spec(name: str, weights) -> list:
-    """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]`` (said on stderr)."""
+    """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]``."""
     from unifuse.models.tcmoa import TCMoA
     from unifuse.report.benchmark.scoring import ModelSpec
 
     weights = weights if weights is not None else TCMoA.default_weights()
-    if weights is None:
-        print("benchmark_report: no TC-MoA weights (none ship; pass --tcmoa-weights PATH): TC-MoA skipped", file=sys.stderr)
+    if weights is None:  # said after the report is written
         return []
     return [ModelSpec(name, weights, "TC-MoA", "other")]
 
@@ -96,6 +95,8 @@ def main(argv=None) -> int:
         print("benchmark_report: interrupted (the published-methods cache keeps what was computed)", file=sys.stderr)
         return 130
     print(f"wrote {md}")
+    if not cfg.extra_models:
+        print("TC-MoA not included: no TC-MoA weights ship with this build (pass --tcmoa-weights PATH)")
     return 0
 
 
