@@ -177,3 +177,27 @@ def test_bad_inputs_and_config():
         TCMoAConfig(combine="max")
     with pytest.raises(ConfigError):
         TCMoAConfig.from_official_config({"patch_size": 16})
+
+
+def test_backbone_alone_equals_network_with_modules_blended_out():
+    torch.manual_seed(0)
+    net = TCMoA(preset_config("tiny")).eval()
+    with torch.no_grad():
+        net.Alpha_encoder.zero_()
+        net.Alpha_decoder.zero_()  # alpha = 0: every module hands its input stream back unchanged
+        x, y = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+        full = net.forward_features(x, y, 0).decoder
+        alone = net.forward_backbone(x)
+        masked = net.forward_backbone(x, token_mask=torch.rand(1, 64) < 0.5)
+    assert torch.allclose(full, alone, atol=1e-5)
+    assert alone.shape == masked.shape and not torch.allclose(alone, masked)
+
+
+def test_bf16_precision_runs_close_to_fp32():
+    torch.manual_seed(0)
+    net = TCMoA(preset_config("tiny")).eval()
+    a, b = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = net(a, b, task="mef")
+        low = net.set_precision("bf16")(a, b, task="mef")
+    assert low.dtype == torch.float32 and (low - ref).abs().max() < 0.1
