@@ -158,6 +158,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load_start = common.load_average()
 
     official = build_official(args.official, args.preset)
     with torch.no_grad():
@@ -215,7 +216,7 @@ def main(argv=None) -> int:
         print(rows[-1], file=sys.stderr)
     print(f"TC-MoA {args.preset}, fp32, batch 1, task router {args.task}, {args.threads} threads, {args.rounds} interleaved "
           f"rounds after a warm-up call; {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; {common.machine_line(args.threads)}; "
-          f"inputs: {src}\n")
+          f"inputs: {src}; load average (1/5/15 min) at start {load_start}, at end {common.load_average()}\n")
     print(common.md_table(["input", "official network s", "official call s", "ours fp32 s", "ours bf16 s",
                            "fp32 speed-up vs official network", "fp32 speed-up vs official call", "bf16 speed-up vs official network",
                            "fp32 max |Δ| decoder / fused", "bf16 max |Δ| decoder / fused"], rows))
