@@ -157,8 +157,8 @@ class TCMoA(nn.Module):
         self.decoder_norm = nn.LayerNorm(Dd, eps=eps)
         self.decoder_pred = nn.Linear(Dd, cfg.patch_size**2 * 3)
 
-        self.Alpha_encoder = nn.Parameter(cfg.alpha_init * torch.ones(n_enc))
-        self.Alpha_decoder = nn.Parameter(cfg.alpha_init * torch.ones(n_dec))
+        self.Alpha_encoder = nn.Parameter(torch.full((n_enc,), float(cfg.alpha_init)))
+        self.Alpha_decoder = nn.Parameter(torch.full((n_dec,), float(cfg.alpha_init)))
         self.register_buffer("img_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("img_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._precision = torch.float32
@@ -170,12 +170,13 @@ class TCMoA(nn.Module):
     def _initialize(self) -> None:
         """Official MAE init (xavier Linear/patch conv, LN 1/0, cls N(0, 0.02)) and sin-cos tables."""
         cfg = self.config
-        if not self.pos_embed.is_meta:
-            with torch.no_grad():
-                self.pos_embed.copy_(sincos_2d_table(cfg.embed_dim, cfg.pos_grid)[None])
-                self.decoder_pos_embed.copy_(sincos_2d_table(cfg.decoder_embed_dim, cfg.pos_grid)[None])
+        if self.pos_embed.is_meta:  # shapes only (parameter counting): nothing to initialise
+            return
+        with torch.no_grad():
+            self.pos_embed.copy_(sincos_2d_table(cfg.embed_dim, cfg.pos_grid)[None])
+            self.decoder_pos_embed.copy_(sincos_2d_table(cfg.decoder_embed_dim, cfg.pos_grid)[None])
         w = self.patch_embed.proj.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1)) if not w.is_meta else None
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.cls_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
