@@ -31,5 +31,17 @@ def build_tcmoa(preset: str | None = None, official_config: dict[str, Any] | Non
 
 
 build_tcmoa.model_class = TCMoA
-register_model("tcmoa", description="TC-MoA (CVPR 2024) task-customized mixture of adapters on a frozen MAE ViT "
-               "(presets tiny/small/base/large; RGB)", family="tcmoa")(build_tcmoa)
+register_model("tcmoa", description="TC-MoA (CVPR 2024) task-customized mixture of adapters on a frozen MAE ViT, "
+               "RGB; preset large (paper) unless preset=/official_config= is given", family="tcmoa")(build_tcmoa)
+
+
+def _preset_factory(preset: str):
+    def factory(**config: Any) -> TCMoA:
+        return build_tcmoa(preset=config.pop("preset", preset), **config)
+
+    factory.model_class = TCMoA
+    return factory
+
+
+for _p in ("base", "small", "tiny"):
+    register_model(f"tcmoa_{_p}", description=f"TC-MoA, preset {_p!r} (spec §2.1)", family="tcmoa")(_preset_factory(_p))

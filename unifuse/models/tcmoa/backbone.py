@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import Mlp, relative_position_index, shift_mask_windows, window_partition, window_reverse
+from ..layers import Mlp, shift_mask_windows, window_partition, window_reverse
 from ..layers.window_attention import WindowGrid, windowed_attention
 
 
@@ -36,9 +36,15 @@ class RelativePositionTable(nn.Module):
         super().__init__()
         self.window_size = window_size
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
-        # kept as a (persistent) buffer so official state dicts load key for key
-        self.register_buffer("relative_position_index", relative_position_index(window_size).clone())
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        # kept as a (persistent) buffer so official state dicts load key for key; built on the CPU
+        # explicitly (not with the cached layers.relative_position_index) so that building on the
+        # meta device neither fails nor leaves a meta tensor in a shared cache
+        c = torch.arange(window_size, device="cpu")
+        coords = torch.stack(torch.meshgrid(c, c, indexing="ij")).flatten(1)
+        rel = coords[:, :, None] - coords[:, None, :] + (window_size - 1)
+        self.register_buffer("relative_position_index", rel[0] * (2 * window_size - 1) + rel[1])
+        if not self.relative_position_bias_table.is_meta:  # (init on meta would import torch._dynamo)
+            nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self) -> torch.Tensor:
         """``(heads, ws², ws²)`` logit bias."""

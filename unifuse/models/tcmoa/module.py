@@ -72,7 +72,8 @@ class BiMixtureOfAdapters(nn.Module):
         self.norm2 = nn.LayerNorm(dim // 4)
         self.MoA = MixtureOfAdapters(dim // 4, hidden, task_num=task_num, **moa_kwargs)
         self.modal_shifts = nn.ParameterList(nn.Parameter(torch.zeros(dim)) for _ in range(2 * task_num))
-        nn.init.xavier_uniform_(self.dimReduction.weight)
+        if not self.dimReduction.weight.is_meta:
+            nn.init.xavier_uniform_(self.dimReduction.weight)
 
     def reset_source_embeddings(self, generator: torch.Generator) -> None:
         """Draw the source embeddings from N(0, 0.02²) with ``generator`` (no-op on ``meta``)."""

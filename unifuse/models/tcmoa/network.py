@@ -157,8 +157,8 @@ class TCMoA(nn.Module):
         self.decoder_norm = nn.LayerNorm(Dd, eps=eps)
         self.decoder_pred = nn.Linear(Dd, cfg.patch_size**2 * 3)
 
-        self.Alpha_encoder = nn.Parameter(cfg.alpha_init * torch.ones(n_enc))
-        self.Alpha_decoder = nn.Parameter(cfg.alpha_init * torch.ones(n_dec))
+        self.Alpha_encoder = nn.Parameter(torch.full((n_enc,), float(cfg.alpha_init)))
+        self.Alpha_decoder = nn.Parameter(torch.full((n_dec,), float(cfg.alpha_init)))
         self.register_buffer("img_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("img_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self._precision = torch.float32
@@ -170,12 +170,13 @@ class TCMoA(nn.Module):
     def _initialize(self) -> None:
         """Official MAE init (xavier Linear/patch conv, LN 1/0, cls N(0, 0.02)) and sin-cos tables."""
         cfg = self.config
-        if not self.pos_embed.is_meta:
-            with torch.no_grad():
-                self.pos_embed.copy_(sincos_2d_table(cfg.embed_dim, cfg.pos_grid)[None])
-                self.decoder_pos_embed.copy_(sincos_2d_table(cfg.decoder_embed_dim, cfg.pos_grid)[None])
+        if self.pos_embed.is_meta:  # shapes only (parameter counting): nothing to initialise
+            return
+        with torch.no_grad():
+            self.pos_embed.copy_(sincos_2d_table(cfg.embed_dim, cfg.pos_grid)[None])
+            self.decoder_pos_embed.copy_(sincos_2d_table(cfg.decoder_embed_dim, cfg.pos_grid)[None])
         w = self.patch_embed.proj.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1)) if not w.is_meta else None
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.cls_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -271,13 +272,40 @@ class TCMoA(nn.Module):
                 aux = aux + a
             if i == last:  # only the x stream makes the output
                 f = f[:B]
-        pred = self.decoder_pred(self.decoder_norm(f))
-        P = cfg.patch_size
-        pH, pW = grid
-        img = pred.view(B, pH, pW, P, P, 3).permute(0, 5, 1, 3, 2, 4).reshape(B, 3, pH * P, pW * P)
+        img = self._unpatchify(self.decoder_pred(self.decoder_norm(f)), grid)
         out = TCMoAOutput(img, record, aux, grid)
         self.aux_loss = aux
         return out
+
+    def forward_backbone(self, x: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The MAE backbone alone on one normalised source ``(B, 3, H, W)``: no TC-MoA module
+        -> reconstruction ``(B, 3, pH·P, pW·P)`` in normalised space (stage-0 pretraining, spec §9.3).
+
+        ``token_mask``: optional ``(B, N)`` bool, True = hide the token (its patch embedding is
+        zeroed before the position embedding is added; the windowed blocks need the full grid).
+        """
+        cfg = self.config
+        B, _, H, W = x.shape
+        if H % cfg.unit or W % cfg.unit:
+            raise InputMismatchError(f"TC-MoA needs sides that are multiples of {cfg.unit} here, got {H}x{W}")
+        if cfg.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear")
+        f, grid = self.patch_embed(x)
+        if token_mask is not None:
+            f = f * (~token_mask.bool()).unsqueeze(-1).to(f.dtype)
+        f = f + self._positions(self.pos_embed, grid)
+        for i, blk in enumerate(self.blocks):
+            f = blk(f, grid, self.en_relative_position[i // 2](), cfg.window_size, cfg.shift_size if i % 2 else 0, cfg.swin_mask)
+        f = self.decoder_embed(self.norm(f)) + self._positions(self.decoder_pos_embed, grid)
+        for i, blk in enumerate(self.decoder_blocks):
+            f = blk(f, grid, self.de_relative_position[i // 2](), cfg.window_size, cfg.shift_size if i % 2 else 0, cfg.swin_mask)
+        return self._unpatchify(self.decoder_pred(self.decoder_norm(f)), grid)
+
+    def _unpatchify(self, pred: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """``(B, N, P·P·3)`` ordered ``(p, q, channel)`` -> image ``(B, 3, pH·P, pW·P)``."""
+        P = self.config.patch_size
+        pH, pW = grid
+        return pred.view(pred.shape[0], pH, pW, P, P, 3).permute(0, 5, 1, 3, 2, 4).reshape(pred.shape[0], 3, pH * P, pW * P)
 
     def _module_step(self, f, grid, b, j, part, task, control, record, restandardise):
         """TC-MoA module ``part``/``j`` on stacked streams ``(2B, N, C)`` and the α blend."""
