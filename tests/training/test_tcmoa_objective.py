@@ -146,6 +146,14 @@ def test_stage0_mae_then_stage1_frozen_backbone(tmp_path):
     assert not torch.equal(out["blocks_MoA.0.dimReduction.weight"], live["blocks_MoA.0.dimReduction.weight"])
 
 
+def test_stage0_token_masking_and_masked_loss(tmp_path):
+    cfg = _smoke(**{"objective": {"name": "tcmoa_mae", "mask_mode": "token", "mask_ratio": 0.5, "loss_on": "masked"}, "iterations": 1})
+    Trainer(cfg, tmp_path / "tok", progress=False).fit()
+    assert math.isfinite(float(read_csv(tmp_path / "tok" / "train_log.csv")[0]["loss_recon"]))
+    with pytest.raises(ConfigError, match="mask_mode"):
+        Trainer(_smoke(**{"objective": {"name": "tcmoa_mae", "mask_mode": "tokens"}}), tmp_path / "bad", progress=False)
+
+
 def test_resume_matches_uninterrupted_run_and_cli(tmp_path):
     assert main(["train", str(SMOKE), "--out", str(tmp_path / "full"), "--no-progress"]) == 0
 

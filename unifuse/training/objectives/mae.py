@@ -6,9 +6,10 @@ is reconstructed from itself by the backbone alone (patch embedding, encoder, ``
 decoder, ``decoder_pred``; no TC-MoA modules, which stay at their initialisation):
 
 * masking: a random ``mask_ratio`` of the input patches (the network's P×P patches, in input
-  pixels P / 2 with the ×2 upsampling) is set to 0 in ImageNet-normalised space (the mean
-  colour); the windowed attention needs the full token grid, so masking happens on pixels
-  rather than by dropping tokens as MAE does;
+  pixels P / 2 with the ×2 upsampling) is hidden; the windowed attention needs the full token
+  grid, so instead of dropping tokens as MAE does, ``mask_mode: pixel`` (default) sets the
+  patches to 0 in ImageNet-normalised space (the mean colour) and ``mask_mode: token`` zeroes
+  their patch embeddings (the network's ``forward_backbone(x, token_mask)``);
 * loss: L1 between the reconstruction (the network's output resize back to H×W) and the
   unmasked normalised image, over all pixels (``loss_on: all``) or the masked patches only
   (``loss_on: masked``, MAE's choice);
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..trainer import StepResult, Trainer
 
 LOSS_ON = ("all", "masked")
+MASK_MODES = ("pixel", "token")
 
 
 @dataclass(frozen=True)
@@ -49,31 +51,16 @@ class MAEParams:
     """``objective: {name: tcmoa_mae, ...}`` keys."""
 
     mask_ratio: float = 0.25
+    mask_mode: str = "pixel"  # pixel: masked patches set to the mean colour | token: their embeddings zeroed
     loss_on: str = "all"
     warmup_iterations: int = 100
     min_lr: float = 1e-5
 
 
-def backbone_reconstruct(net: nn.Module, img: torch.Tensor) -> torch.Tensor:
+def backbone_reconstruct(net: nn.Module, img: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
     """The backbone alone (no TC-MoA modules) on normalised ``img`` (B, 3, H, W) -> decoder output
-    (B, 3, pH·P, pW·P), normalised: the MAE autoencoder path of the TC-MoA network.
-
-    Written against the network's public submodules; the network has no backbone-only forward.
-    """
-    cfg = net.config
-    f = F.interpolate(img, scale_factor=2, mode="bilinear") if cfg.upsample else img
-    f, grid = net.patch_embed(f)
-    f = f + net._positions(net.pos_embed, grid)
-    for i, blk in enumerate(net.blocks):
-        f = blk(f, grid, net.en_relative_position[i // 2](), cfg.window_size, cfg.shift_size if i % 2 else 0, cfg.swin_mask)
-    f = net.decoder_embed(net.norm(f)) + net._positions(net.decoder_pos_embed, grid)
-    for i, blk in enumerate(net.decoder_blocks):
-        f = blk(f, grid, net.de_relative_position[i // 2](), cfg.window_size, cfg.shift_size if i % 2 else 0, cfg.swin_mask)
-    pred = net.decoder_pred(net.decoder_norm(f))
-    P = cfg.patch_size
-    pH, pW = grid
-    B = img.shape[0]
-    return pred.view(B, pH, pW, P, P, 3).permute(0, 5, 1, 3, 2, 4).reshape(B, 3, pH * P, pW * P)
+    (B, 3, pH·P, pW·P), normalised (the network's ``forward_backbone``; ``token_mask`` (B, N) hides tokens)."""
+    return net.forward_backbone(img, token_mask)
 
 
 def patch_mask(shape: Sequence[int], patch: int, ratio: float, generator: torch.Generator | None = None,
@@ -95,8 +82,8 @@ class _Reconstruct(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return backbone_reconstruct(self.net, img)
+    def forward(self, img: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return backbone_reconstruct(self.net, img, token_mask)
 
 
 def backbone_state_dict(net: nn.Module) -> Dict[str, torch.Tensor]:
@@ -129,6 +116,8 @@ class MAEObjective(Objective):
         self.p = MAEParams(**check_params("tcmoa_mae", cfg.objective.params, MAEParams()))
         if not 0 <= self.p.mask_ratio < 1:
             raise ConfigError(f"objective tcmoa_mae: mask_ratio must be in [0, 1), got {self.p.mask_ratio}")
+        if self.p.mask_mode not in MASK_MODES:
+            raise ConfigError(f"objective tcmoa_mae: mask_mode must be one of {list(MASK_MODES)}, got {self.p.mask_mode!r}")
         if self.p.loss_on not in LOSS_ON:
             raise ConfigError(f"objective tcmoa_mae: loss_on must be one of {list(LOSS_ON)}, got {self.p.loss_on!r}")
         if self.p.loss_on == "masked" and self.p.mask_ratio == 0:
@@ -170,7 +159,10 @@ class MAEObjective(Objective):
         imgs = torch.cat([net.normalize(batches[n][s]) for n in tr.task_names for s in ("A", "B")])
         unit = net.config.patch_size // (2 if net.config.upsample else 1)
         mask = patch_mask(imgs.shape, max(unit, 1), p.mask_ratio, device=imgs.device)  # global torch RNG (checkpointed)
-        dec = tr.forward_net(imgs.masked_fill(mask, 0.0))
+        if p.mask_mode == "token":  # the network's own token mask (patch embeddings zeroed)
+            dec = tr.forward_net(imgs, mask[:, 0, ::unit, ::unit].flatten(1))
+        else:
+            dec = tr.forward_net(imgs.masked_fill(mask, 0.0))
         size = imgs.shape[-2:]
         rec = F.interpolate(dec, size=size, mode="area") if net.config.output_resize == "area" else F.interpolate(dec, size=size)
         err = (rec - imgs).abs()
