@@ -63,6 +63,24 @@ def test_official_losses_at_epoch_10_of_the_reference_network():
         assert warm["loss"].item() != pytest.approx(ref["loss"], rel=1e-3)
 
 
+@pytest.mark.skipif(not REF.is_file(), reason="reference file not available")
+def test_start_from_an_official_checkpoint_freezes_its_backbone(tmp_path):
+    d = torch.load(REF, weights_only=True)
+    cfg = _smoke(**{"model": {"name": "tcmoa", "official_config": d["config"]}, "crop_size": 56, "iterations": 2,  # step 1 has lr 0 (warm-up from 0)
+                    "objective.weights": str(REF), "objective.official_loss_kernels": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = Trainer(cfg, tmp_path / "ft", progress=False)
+    assert torch.equal(tr.objective.loss.grad_kernels[0], d["state_dict"]["MaxGradLoss.sobelconv.weightx"])
+    sd = tr.model.state_dict()
+    assert torch.equal(sd["blocks.0.attn.qkv.weight"], d["state_dict"]["blocks.0.attn.qkv.weight"])
+    assert not tr.model.blocks[0].attn.qkv.weight.requires_grad and tr.model.Alpha_encoder.requires_grad
+    tr.fit()
+    out = load_file(tmp_path / "ft" / "model.safetensors")
+    assert torch.equal(out["blocks.0.attn.qkv.weight"], d["state_dict"]["blocks.0.attn.qkv.weight"])
+    assert not torch.equal(out["Alpha_encoder"], d["state_dict"]["Alpha_encoder"])
+
+
 def test_warmup_cosine_schedule_values():
     peak, w, total, lo = 1e-3, 2, 20, 1e-5
     assert warmup_cosine_lr(0.0, peak, w, total, lo) == 0.0
