@@ -138,13 +138,24 @@ def test_stage0_mae_then_stage1_frozen_backbone(tmp_path):
     """Stage 0 writes a backbone file in MAE key layout; stage 1 loads it, freezes it (bit-equal
     after training) and trains only the TC-MoA parts, alpha and the relative tables."""
     mae = _smoke(**{"objective": {"name": "tcmoa_mae", "mask_ratio": 0.25, "warmup_iterations": 1}, "iterations": 3})
-    tr = Trainer(mae, tmp_path / "mae", progress=False)
+    from safetensors import safe_open
+
+    seen = {}
+
+    def after_step(trainer, res):
+        f = tmp_path / "mae" / "mae_backbone.safetensors"
+        if f.is_file():
+            with safe_open(str(f), framework="pt") as h:
+                seen[res.step] = h.metadata()["step"]
+
+    tr = Trainer(mae, tmp_path / "mae", progress=False, callbacks=[after_step])
     moa_before = {k: v.clone() for k, v in tr.model.state_dict().items() if "MoA" in k}
     tr.fit()
     rows = read_csv(tmp_path / "mae" / "train_log.csv")
     assert len(rows) == 3 and all(math.isfinite(float(r["loss_recon"])) for r in rows)
     live = load_file(tmp_path / "mae" / "model.safetensors")
     assert all(torch.equal(moa_before[k], live[k]) for k in moa_before)  # stage 0 leaves the TC-MoA parts alone
+    assert seen == {2: "2", 3: "3"}  # written at every checkpoint (every 2 steps and the last)
     bb = load_file(tmp_path / "mae" / "mae_backbone.safetensors")
     assert "blocks.0.attn.qkv.weight" in bb and "decoder_pred.weight" in bb and "en_relative_position.0.relative_position_bias_table" in bb
     assert not any("MoA" in k or "FusionLayer" in k or k.startswith("Alpha") for k in bb)

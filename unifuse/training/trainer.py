@@ -278,6 +278,7 @@ class Trainer:
             path = save_checkpoint(
                 self.out / "checkpoints", self.step, self.model.state_dict(), self.ema.state_dict(), state, keep=self.cfg.keep_checkpoints
             )
+            self.objective.on_checkpoint(self)
         if self.ctx.enabled:
             torch.distributed.barrier()
         return path

@@ -17,7 +17,8 @@ initialisation is identical on every rank)::
     obj.setup(trainer)                     # losses, weighting, ... (trainer.model/optimizer exist)
     net = obj.forward_module(model)        # what DDP wraps (default: the model)
     ... every iteration: obj.train_step(trainer, batches) -> StepResult
-    checkpoint: obj.checkpoint_state() merged into the trainer's state; obj.load_checkpoint_state(state)
+    checkpoint: obj.checkpoint_state() merged into the trainer's state, then obj.on_checkpoint(trainer);
+                resume: obj.load_checkpoint_state(state)
     end: obj.export(trainer)               # extra files next to model.safetensors
 
 A new recipe subclasses :class:`Objective` in its own module and registers it with
@@ -91,6 +92,9 @@ class Objective:
 
     def load_checkpoint_state(self, state: Dict[str, Any]) -> None:
         """Restore from a checkpoint's state (the mapping :meth:`checkpoint_state` was merged into)."""
+
+    def on_checkpoint(self, trainer: "Trainer") -> None:
+        """Called on rank 0 after every checkpoint (e.g. to refresh an exported file)."""
 
     def export(self, trainer: "Trainer") -> None:
         """Write extra files into the run folder after training (rank 0 only)."""

@@ -16,7 +16,7 @@ decoder, ``decoder_pred``; no TC-MoA modules, which stay at their initialisation
 * AdamW (``optimizer``), linear warm-up over ``warmup_iterations`` then cosine to ``min_lr``
   at ``iterations``; the relative-position tables train with the backbone.
 
-At the end the run folder gets ``mae_backbone.safetensors``: the backbone and the relative-
+At every checkpoint and at the end the run folder gets ``mae_backbone.safetensors``: the backbone and the relative-
 position tables under the official MAE key names plus the network config as metadata, which
 ``objective: {name: tcmoa, backbone: RUN_FOLDER}`` (or ``load_model("tcmoa", ...)``'s MAE
 loading) loads and freezes (stage 1).
@@ -183,6 +183,9 @@ class MAEObjective(Objective):
         tr._nonfinite_streak = 0
         tr.ema.update(tr.model)
         return res
+
+    def on_checkpoint(self, trainer: "Trainer") -> None:  # a usable backbone while the run goes on
+        self.export(trainer)
 
     def export(self, trainer: "Trainer") -> None:
         save_backbone(trainer.ema.module, trainer.out / MAE_BACKBONE_FILE, {"step": str(trainer.step)})
