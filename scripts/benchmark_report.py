@@ -38,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-generalisation", action="store_true", help="leave out the section on unseen tasks")
     p.add_argument("--only", action="append", choices=SECTIONS, default=None,
                    help="run only this section (repeatable; default: all)")
+    p.add_argument("--tcmoa-weights", default=None,
+                   help="TC-MoA weights: include TC-MoA (task router per suite) when given or when weights ship")
+    p.add_argument("--tcmoa-model", default="tcmoa", help="TC-MoA registry name: tcmoa (large), tcmoa_base, tcmoa_small ...")
     p.add_argument("--note", action="append", default=[], help="extra note for the report (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -57,6 +60,17 @@ def _sections(args: argparse.Namespace) -> dict:
     return out
 
 
+def tcmoa_spec(name: str, weights) -> list:
+    """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]``."""
+    from unifuse.models.tcmoa import TCMoA
+    from unifuse.report.benchmark.scoring import ModelSpec
+
+    weights = weights if weights is not None else TCMoA.default_weights()
+    if weights is None:  # said after the report is written
+        return []
+    return [ModelSpec(name, weights, "TC-MoA", "other")]
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
@@ -69,6 +83,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ReportConfig(data=args.data or default_data_dir(), out=args.out, weights=args.weights, recompute=args.recompute,
+                       extra_models=tcmoa_spec(args.tcmoa_model, args.tcmoa_weights),
                        progress=not args.no_progress, notes=args.note, **_sections(args),
                        command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))
     try:
@@ -80,6 +95,8 @@ def main(argv=None) -> int:
         print("benchmark_report: interrupted (the published-methods cache keeps what was computed)", file=sys.stderr)
         return 130
     print(f"wrote {md}")
+    if not cfg.extra_models:
+        print("TC-MoA not included: no TC-MoA weights ship with this build (pass --tcmoa-weights PATH)")
     return 0
 
 

@@ -76,6 +76,14 @@ def test_paper_recipe():
 @pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(REPO / "configs")) for p in CONFIGS])
 def test_shipped_configs_are_valid(path):
     cfg = load_config(path)
+    if cfg.model["name"] == "tcmoa":  # TC-MoA recipes: network preset + objective params, official task order
+        from unifuse.models.tcmoa import preset_config
+        from unifuse.training.objectives import create_objective
+
+        preset_config(**{k: v for k, v in cfg.model.items() if k != "name"})
+        assert create_objective(cfg).name == cfg.objective.name
+        assert cfg.task_names() == ["IVF", "MEF", "MFF"]
+        return
     TITAConfig.from_dict({k: v for k, v in cfg.model.items() if k != "name"})
     assert cfg.task_names() == ["IVF", "MFF", "MEF"]
 

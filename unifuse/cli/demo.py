@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     add_threads_arg(p)
     p.add_argument("--weights", default=None,
                    help="TITA weights: a .safetensors/.pth file or a training run folder (default: the shipped weights)")
+    p.add_argument("--tcmoa-weights", default=None,
+                   help="TC-MoA weights: show TC-MoA too (each pair fused with its task's router); default: shipped, if any")
+    p.add_argument("--tcmoa-model", default="tcmoa", help="TC-MoA registry name for --tcmoa-weights (tcmoa = large, tcmoa_base ...)")
     p.add_argument("--models", default=None,
                    help="comma-separated models to show (default: tita when weights exist, and the baselines "
                         + ", ".join(BASELINES) + ")")
@@ -59,8 +62,21 @@ def available_models(weights: str | None = None) -> tuple[list[str], str]:
                        "training-free baselines only (a randomly initialised network's output is not a result).")
 
 
+def tcmoa_weights(weights: str | None = None):
+    """TC-MoA weights to show (given or shipped), or ``None``: TC-MoA is then left out."""
+    from ..models.tcmoa import TCMoA
+
+    return weights if weights is not None else TCMoA.default_weights()
+
+
 def _choose_models(args: argparse.Namespace) -> tuple[list[str], str]:
     names, note = available_models(args.weights)
+    tw = tcmoa_weights(getattr(args, "tcmoa_weights", None))
+    tname = getattr(args, "tcmoa_model", "tcmoa")
+    if tw is not None:
+        names = [names[0], tname, *names[1:]] if names and names[0] == "tita" else [tname, *names]
+    else:
+        print("no TC-MoA weights (none ship; --tcmoa-weights PATH adds TC-MoA): TC-MoA skipped", file=sys.stderr)
     if args.models is None:
         return names, note
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -68,6 +84,8 @@ def _choose_models(args: argparse.Namespace) -> tuple[list[str], str]:
         raise ConfigError("--models: give at least one model name")
     if "tita" in wanted and "tita" not in names:
         raise ConfigError("--models tita: no trained TITA weights ship with this build; pass --weights PATH")
+    if any(w.startswith("tcmoa") for w in wanted) and tw is None:
+        raise ConfigError("--models tcmoa: no TC-MoA weights ship with this build; pass --tcmoa-weights PATH")
     return wanted, (note if "tita" in wanted else "")
 
 
@@ -104,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     names, note = _choose_models(args)
     if note:
         print(note, file=sys.stderr)
-    fusers = {n: Fuser(n, weights=args.weights if n == "tita" else None, device=args.device) for n in names}
+    weights = {"tita": args.weights, args.tcmoa_model: tcmoa_weights(args.tcmoa_weights)}
+    fusers = {n: Fuser(n, weights=weights.get(n), device=args.device) for n in names}
     groups = collect_pairs(args)
     bar = tqdm(total=sum(len(ps) for _, ps in groups) * len(fusers), desc="demo", unit="fusion", disable=None)
     sections, rows = [], []

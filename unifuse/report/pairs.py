@@ -99,6 +99,17 @@ def with_color(fuser: Any, color: str) -> Any:
     return out
 
 
+def with_task(fuser: Any, task: str) -> Any:
+    """The fuser routing by ``task`` when its model takes a ``task`` forward option (e.g. TC-MoA's
+    task routers) and none was fixed; otherwise ``fuser`` itself. ``task``: ``"IVF"``, ``"MEF"`` …"""
+    model = getattr(fuser, "model", None)
+    if "task" not in getattr(model, "call_options", ()) or "task" in fuser.model_options:
+        return fuser
+    out = copy.copy(fuser)
+    out.model_options = {**fuser.model_options, "task": task.lower()}
+    return out
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "x"
 
@@ -139,7 +150,7 @@ def fuse_pair_section(pair: Any, fusers: dict[str, Any], out_dir: str | os.PathL
     color = getattr(pair, "color", "weighted")
     for name, fuser in fusers.items():
         t0 = time.perf_counter()
-        fused, _ = with_color(fuser, color).fuse_arrays(pair.a, pair.b)
+        fused, _ = with_task(with_color(fuser, color), pair.task).fuse_arrays(pair.a, pair.b)
         seconds = time.perf_counter() - t0
         rel = f"{image_dir}/{stem}_{_safe(name)}.png"
         write_image(out / rel, fused)

@@ -1,4 +1,5 @@
-"""Training: the TITA recipe (multi-task, FAMO, EMA), resumable and data-parallel.
+"""Training: resumable, data-parallel multi-task training with plug-in recipes (:mod:`.objectives`:
+TITA with FAMO and EMA (default), TC-MoA, TC-MoA stage-0 MAE pretraining).
 
 Quick use::
 
@@ -6,7 +7,8 @@ Quick use::
     cfg = load_config("configs/tita_smoke.yaml", {"iterations": 4})
     Trainer(cfg, "runs/smoke").fit()          # or: unifuse train configs/tita_smoke.yaml --out runs/smoke
 
-Modules: :mod:`.config` (typed YAML recipes), :mod:`.trainer` (the loop), :mod:`.checkpoint`
+Modules: :mod:`.config` (typed YAML recipes), :mod:`.trainer` (the loop), :mod:`.objectives`
+(what one iteration does, per model), :mod:`.schedule` (learning-rate schedules), :mod:`.checkpoint`
 (atomic safetensors + JSON), :mod:`.distributed` (torchrun / DDP helpers), :mod:`.ema`,
 :mod:`.weighting` / :mod:`.famo` (task weighting), :mod:`.diagnostics` (gradient conflicts),
 :mod:`.logging` (CSV / TensorBoard), :mod:`.plot` (PIL figures).

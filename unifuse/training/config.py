@@ -66,6 +66,15 @@ class WeightingConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """The training recipe plugged into the trainer (:mod:`unifuse.training.objectives`):
+    ``tita`` (default), ``tcmoa``, ``tcmoa_mae``; ``params`` are validated by the objective."""
+
+    name: str = "tita"
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class TaskConfig:
     """One training task.
 
@@ -94,6 +103,7 @@ class TrainConfig:
     crop_size: int = 64
     data_root: str = DEFAULT_DATA_ROOT
     model: Dict[str, Any] = field(default_factory=lambda: {"name": "tita"})
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     tasks: List[TaskConfig] = field(default_factory=list)
     loss: str = "task_specific"
     loss_params: Dict[str, Any] = field(default_factory=dict)
@@ -124,6 +134,9 @@ class TrainConfig:
         from .weighting import list_weightings
 
         _check(self.weighting.name in list_weightings(), where, "weighting", f"must be one of {list_weightings()}, got {self.weighting.name!r}")
+        from .objectives import list_objectives
+
+        _check(self.objective.name in list_objectives(), where, "objective", f"must be one of {list_objectives()}, got {self.objective.name!r}")
         _check(len(self.tasks) >= 1, where, "tasks", "must list at least one task")
         seen = set()
         for i, t in enumerate(self.tasks):
@@ -172,15 +185,15 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key, where)
     if is_dataclass(tp):
-        if isinstance(value, str) and tp is WeightingConfig:
-            return WeightingConfig(name=value)
+        if isinstance(value, str) and tp in (WeightingConfig, ObjectiveConfig):
+            return tp(name=value)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
-        if tp is WeightingConfig:  # {name: famo, lr: ...} -> params
+        if tp in (WeightingConfig, ObjectiveConfig):  # {name: famo, lr: ...} -> params
             value = dict(value)
-            name = value.pop("name", "famo")
+            name = value.pop("name", tp().name)
             params = value.pop("params", {}) or {}
-            return WeightingConfig(name=_coerce(name, str, f"{key}.name", where), params={**params, **value})
+            return tp(name=_coerce(name, str, f"{key}.name", where), params={**params, **value})
         return _from_mapping(tp, value, key, where)
     if tp is bool:
         if isinstance(value, bool):
@@ -337,6 +350,6 @@ def dataset_specs(cfg: TrainConfig, task: TaskConfig) -> List[Dict[str, Any]]:
 
 
 __all__ = [
-    "TrainConfig", "TaskConfig", "OptimConfig", "WeightingConfig", "load_config", "from_dict", "read_yaml",
+    "TrainConfig", "TaskConfig", "OptimConfig", "WeightingConfig", "ObjectiveConfig", "load_config", "from_dict", "read_yaml",
     "merge", "set_dotted", "resolve_data_root", "dataset_specs", "DEFAULT_DATA_ROOT",
 ]

@@ -1,37 +1,28 @@
-"""The TITA trainer: multi-task, FAMO-weighted, EMA, resumable, data-parallel.
+"""The trainer: multi-task, EMA, resumable, data-parallel; the recipe is a plug-in objective.
 
-One iteration (spec ``tita.md`` §8.3)::
-
-    for each task t:  fused_t = net(A_t, B_t) (train mode);  ℓ_t = loss_t(fused_t, A_t, B_t)
-                      g_t = ∇_θ ℓ_t   (backward right away, so only one task's graph is alive)
-    c = ∂S/∂ℓ of the weighting surrogate S(ℓ) (FAMO or mean);  ∇θ = Σ_t c_t·g_t   (no clipping)
-    Adam step
-    if weighting.needs_update: ℓ' = losses on the same batches (no grad, train mode); weighting.update(ℓ')
-    EMA update;  log;  checkpoint every checkpoint_every steps
-
-``Σ_t c_t·g_t`` is exactly the gradient that ``weighting.backward(ℓ)`` would produce through
-the three graphs at once (chain rule through S), but the peak memory is one task's graph
-instead of three (the full model at batch 8 × 64² needs several GB per graph), and the
-per-task gradients needed by the gradient-conflict diagnostics (paper Fig. 2) come for free.
-The random numbers (drop-path) are drawn in the same order as in the official loop.
+What one iteration does (forwards, losses, optimiser steps, schedule) is the job of the
+config's ``objective`` (:mod:`unifuse.training.objectives`): ``tita`` (default; FAMO-weighted
+multi-task gradient, spec ``tita.md`` §8.3), ``tcmoa`` (per-task AdamW steps on the TC-MoA
+parts, ``tcmoa.md`` §6) or ``tcmoa_mae`` (TC-MoA stage 0, masked-autoencoder pretraining).
+The trainer owns everything the recipes share.
 
 Run folder (``out``)::
 
     config.yaml          resolved config of the run
-    train_log.csv        step, time, lr, loss_<T> (pre-step), post_<T> (FAMO re-evaluation), weight_<T>, skipped
-    conflicts.csv        step, gradnorm_<T>, angle_<T1>_<T2>   (when diagnostics_every > 0)
+    train_log.csv        step, time, lr, the objective's columns (TITA: loss_<T> (pre-step),
+                         post_<T> (FAMO re-evaluation), weight_<T>), skipped
+    conflicts.csv        step, gradnorm_<T>, angle_<T1>_<T2>   (TITA, when diagnostics_every > 0)
     events.log           non-finite batches and other warnings
     checkpoints/         see :mod:`unifuse.training.checkpoint`
     model.safetensors, model_ema.safetensors, model.json   final live / EMA weights (evaluate EMA)
 
 Determinism: torch, python and numpy RNGs are seeded from ``seed`` (+ rank for the
 per-rank streams) and saved in every checkpoint together with the sampler, optimiser and
-weighting states, so a resumed run reproduces an uninterrupted one bit for bit on the same
+objective states, so a resumed run reproduces an uninterrupted one bit for bit on the same
 machine and thread count.
 
 Data parallel: under ``torchrun`` each rank forwards its slice of the global batch; see
-:mod:`unifuse.training.distributed` for why and how the losses are computed on the
-gathered global batch.
+:mod:`unifuse.training.distributed`.
 """
 
 from __future__ import annotations
@@ -55,10 +46,12 @@ from ..errors import ConfigError, UnifuseError
 from ..io.atomic import atomic_write_text
 from .checkpoint import atomic_save_safetensors, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, dataset_specs
-from .diagnostics import conflict_fields, conflict_stats
-from .distributed import DistContext, all_gather_object, gather_batch, init_distributed
+from .diagnostics import conflict_fields
+from .distributed import DistContext, all_gather_object, init_distributed
 from .ema import ModelEMA
 from .logging import CSVLog, TensorBoardLog
+from .objectives import create_objective
+from .objectives.tita import make_task_loss  # noqa: F401  (re-exported: older import path)
 
 CHECKPOINT_VERSION = 1
 #: options taken from the current invocation when resuming (the rest of the recipe comes from the
@@ -84,6 +77,7 @@ class StepResult:
     weights: Dict[str, float] = field(default_factory=dict)
     skipped: bool = False
     conflicts: Dict[str, float] = field(default_factory=dict)
+    extra: Dict[str, float] = field(default_factory=dict)  # objective-specific log columns
 
 
 Callback = Callable[["Trainer", StepResult], None]
@@ -109,25 +103,6 @@ def set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
 
-
-
-def make_task_loss(cfg: TrainConfig, task, device: torch.device | str = "cpu") -> Callable:
-    """The training objective of ``task``: its own ``loss`` if set, else ``uni`` when the
-    config's ``loss`` is ``uni``, else the task's official loss (``TASK_LOSS``)."""
-    from ..losses import TASK_LOSS, create_loss
-
-    if task.loss is not None:
-        name = task.loss
-    elif cfg.loss == "uni":
-        name = "uni"
-    else:
-        if task.name not in TASK_LOSS:
-            raise ConfigError(f"task {task.name!r} has no default loss; set tasks[].loss (known tasks: {', '.join(TASK_LOSS)})")
-        name = TASK_LOSS[task.name]
-    fn = create_loss(name, **(cfg.loss_params if name == "uni" else {}))
-    if isinstance(fn, nn.Module):
-        fn = fn.to(device)
-    return fn
 
 
 class Trainer:
@@ -180,23 +155,18 @@ class Trainer:
                 print(f"unifuse train: resuming with the checkpoint's recipe; ignoring changed key(s): {', '.join(ignored)}", file=sys.stderr)
             self.cfg = cfg = from_dict({**saved, **keep}, "checkpoint config")
 
-        # ---- model (identical initialisation on every rank), EMA copy, optimiser
+        # ---- objective, model (identical initialisation on every rank), EMA copy, optimiser
         seed_everything(cfg.seed)
-        from ..models import create_model
-
-        model_kw = {k: v for k, v in cfg.model.items() if k != "name"}
-        self.model = create_model(cfg.model["name"], **model_kw).to(self.device)
+        self.objective = create_objective(cfg)
+        self.model = self.objective.build_model(self.device)
         self.model.train()
         self.ema = ModelEMA(self.model, cfg.ema_decay)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params = self.objective.trainable_parameters(self.model)
         if not self.params:
             raise ConfigError(f"model {cfg.model['name']!r} has no trainable parameters")
-        o = cfg.optimizer
-        self.optimizer = torch.optim.Adam(self.params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
-        from .weighting import create_weighting
-
-        self.weighting = create_weighting(cfg.weighting.name, len(self.task_names), **cfg.weighting.params)
-        self.losses = [make_task_loss(cfg, t, self.device) for t in cfg.tasks]
+        self.optimizer = self.objective.build_optimizer(self.model, self.params)
+        self.objective.setup(self)
+        net = self.objective.forward_module(self.model)
         if self.ctx.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -206,9 +176,9 @@ class Trainer:
 
             # buffers are deterministic (same seed on every rank): no per-forward buffer sync
             sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters else {"broadcast_buffers": False}
-            self.forward_net: nn.Module = DDP(self.model, device_ids=ids, find_unused_parameters=True, **sync)
+            self.forward_net: nn.Module = DDP(net, device_ids=ids, find_unused_parameters=self.objective.ddp_find_unused, **sync)
         else:
-            self.forward_net = self.model
+            self.forward_net = net
 
         # ---- data
         self.batches = self._make_batches()
@@ -218,6 +188,19 @@ class Trainer:
         if ckpt is not None:
             self._restore(ckpt)
         self._open_logs(resumed=ckpt is not None)
+
+    # objective pieces kept reachable under their TITA-era names (benchmarks/check_official_training.py)
+    @property
+    def weighting(self):
+        return getattr(self.objective, "weighting", None)
+
+    @property
+    def losses(self):
+        return getattr(self.objective, "losses", None)
+
+    @losses.setter
+    def losses(self, value) -> None:
+        self.objective.losses = value
 
     # ------------------------------------------------------------------ set-up helpers
     def _find_resume(self, resume: bool) -> Optional[Dict[str, Any]]:
@@ -259,10 +242,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
         t = self.task_names
-        fields = ["step", "time_s", "lr", *[f"loss_{n}" for n in t]]
-        if self.weighting.needs_update:
-            fields += [f"post_{n}" for n in t]
-        fields += [f"weight_{n}" for n in t] + ["skipped"]
+        fields = ["step", "time_s", "lr", *self.objective.log_fields(t), "skipped"]
         rs = self.step if resumed else None
         self.train_log = CSVLog(self.out / "train_log.csv", fields, resume_step=rs)
         self.conflict_log = CSVLog(self.out / "conflicts.csv", ["step", *conflict_fields(t)], resume_step=rs) if self.cfg.diagnostics_every else None
@@ -283,7 +263,7 @@ class Trainer:
             "version": CHECKPOINT_VERSION,
             "config": self.cfg.to_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "weighting": self.weighting.state_dict(),
+            **self.objective.checkpoint_state(),
             "ranks": all_gather_object(self.ctx, per_rank),
             "world_size": self.ctx.world_size,
             "nonfinite_streak": self._nonfinite_streak,
@@ -298,6 +278,7 @@ class Trainer:
             path = save_checkpoint(
                 self.out / "checkpoints", self.step, self.model.state_dict(), self.ema.state_dict(), state, keep=self.cfg.keep_checkpoints
             )
+            self.objective.on_checkpoint(self)
         if self.ctx.enabled:
             torch.distributed.barrier()
         return path
@@ -311,7 +292,7 @@ class Trainer:
         except RuntimeError as exc:
             raise ConfigError(f"{self.out}: checkpoint does not fit the configured model ({str(exc).splitlines()[0]})") from exc
         self.optimizer.load_state_dict(state["optimizer"])
-        self.weighting.load_state_dict(state["weighting"])
+        self.objective.load_checkpoint_state(state)
         ranks = state["ranks"]
         if len(ranks) == self.ctx.world_size:
             mine = ranks[self.ctx.rank]
@@ -365,90 +346,16 @@ class Trainer:
             msgs.append(msg)
         self._event(f"non-finite {what}; iteration skipped, weights unchanged. " + " | ".join(msgs))
 
-    def _task_gradient(self, t: int, batch: Dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, Optional[List[torch.Tensor]]]:
-        """Forward task ``t`` and back-propagate its (global-batch) loss at once.
-
-        Returns ``(loss, fused, grads)``; ``grads`` (one tensor per parameter, the gradient of
-        the global loss) is ``None`` when the loss is not finite (no backward is run then).
-        """
-        fused = self.forward_net(batch["A"], batch["B"])
-        loss = self._global_loss(t, fused, batch)
-        if not torch.isfinite(loss.detach()).item():  # identical on every rank: all skip together
-            return loss.detach(), fused.detach(), None
-        loss.backward()
-        k = self.ctx.world_size  # DDP averaged the per-rank gradients of the global loss: × K
-        grads = [torch.zeros_like(p) if p.grad is None else (p.grad * k if k > 1 else p.grad) for p in self.params]
-        for p in self.params:
-            p.grad = None
-        return loss.detach(), fused.detach(), grads
-
-    def _global_loss(self, t: int, fused: torch.Tensor, batch: Dict[str, Any]) -> torch.Tensor:
-        """Task ``t``'s loss on the global batch (slices gathered across ranks), 0-dim."""
-        f = gather_batch(self.ctx, fused)
-        a = gather_batch(self.ctx, batch["A"])
-        b = gather_batch(self.ctx, batch["B"])
-        return self.losses[t](f, a, b).reshape(())
-
     def train_step(self) -> StepResult:
-        """Run one iteration (advances ``self.step``)."""
-        cfg = self.cfg
+        """Run one iteration (advances ``self.step``): the objective's step on the next batches."""
         self.step += 1
         batches = self._to_device(next(self.batches))
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        losses, fused, task_grads = [], [], []
-        for t, name in enumerate(self.task_names):
-            loss, out, grads = self._task_gradient(t, batches[name])
-            losses.append(loss)
-            fused.append(out)
-            task_grads.append(grads)
-        loss_vals = torch.stack(losses).cpu()
-        res = StepResult(self.step, dict(zip(self.task_names, loss_vals.tolist())))
-        if not torch.isfinite(loss_vals).all():
-            self._report_nonfinite("loss", loss_vals, batches, fused)
-            return self._skip(res)
-        finite = torch.stack([torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf")))).all() for grads in task_grads]).cpu()
-        if not finite.all():
-            self._report_nonfinite("gradient", torch.where(finite, 0.0, float("nan")), batches, fused)
-            return self._skip(res)
-        del fused
-
-        if cfg.diagnostics_every and self.step % cfg.diagnostics_every == 0:
-            flat = torch.stack([torch.cat([g.reshape(-1) for g in grads]) for grads in task_grads])
-            res.conflicts = conflict_stats(flat, self.task_names)
-            del flat
-
-        # task coefficients c = ∂S/∂ℓ from the weighting's own backward on detached loss values
-        # (on the CPU, where the weighting keeps its state, whatever the training device)
-        leaf = loss_vals.detach().clone().requires_grad_(True)
-        self.weighting.backward(leaf)
-        coef = leaf.grad.detach().cpu().tolist()
-        combined = torch._foreach_mul(task_grads[0], coef[0])
-        for t in range(1, len(task_grads)):
-            torch._foreach_add_(combined, task_grads[t], alpha=coef[t])
-        for p, g in zip(self.params, combined):
-            p.grad = g
-        del task_grads, combined
-        self.optimizer.step()
-        self._nonfinite_streak = 0
-
-        if self.weighting.needs_update:
-            with torch.no_grad():
-                new = torch.stack([self._global_loss(t, self.model(batches[n]["A"], batches[n]["B"]), batches[n]) for t, n in enumerate(self.task_names)])
-            new_vals = new.detach().cpu()
-            res.post_losses = dict(zip(self.task_names, new_vals.tolist()))
-            if torch.isfinite(new_vals).all():
-                self.weighting.update(new_vals)
-            else:
-                self._event("non-finite re-evaluated loss; task-weight update skipped")
-        self.ema.update(self.model)
-        res.weights = dict(zip(self.task_names, self.weighting.weights.tolist()))
-        return res
+        return self.objective.train_step(self, batches)
 
     def _skip(self, res: StepResult) -> StepResult:
         self.optimizer.zero_grad(set_to_none=True)
         res.skipped = True
-        res.weights = dict(zip(self.task_names, self.weighting.weights.tolist()))
         self._nonfinite_streak += 1
         if self.cfg.max_nonfinite and self._nonfinite_streak >= self.cfg.max_nonfinite:
             raise NonFiniteError(f"{self.out}: {self._nonfinite_streak} consecutive iterations with non-finite values (see {self.events_path})")
@@ -463,8 +370,10 @@ class Trainer:
             row.update({f"loss_{k}": v for k, v in res.losses.items()})
             row.update({f"post_{k}": v for k, v in res.post_losses.items()})
             row.update({f"weight_{k}": v for k, v in res.weights.items()})
+            row.update(res.extra)
             self.train_log.write(row)
-            self.tb.scalars(res.step, {**{f"loss/{k}": v for k, v in res.losses.items()}, **{f"weight/{k}": v for k, v in res.weights.items()}})
+            self.tb.scalars(res.step, {**{f"loss/{k}": v for k, v in res.losses.items()}, **{f"weight/{k}": v for k, v in res.weights.items()},
+                                       **{f"extra/{k}": v for k, v in res.extra.items()}})
         if res.conflicts and self.conflict_log is not None:
             self.conflict_log.write({"step": res.step, **res.conflicts})
             self.tb.scalars(res.step, {f"conflict/{k}": v for k, v in res.conflicts.items()})
@@ -512,6 +421,7 @@ class Trainer:
         meta = {"model": self.cfg.model["name"], "config": {k: v for k, v in self.cfg.to_dict()["model"].items() if k != "name"},
                 "step": self.step, "weights": {"ema": "model_ema.safetensors", "live": "model.safetensors"}}
         atomic_write_text(self.out / "model.json", json.dumps(meta, indent=1) + "\n")
+        self.objective.export(self)
 
     def close(self) -> None:
         for log in (self.train_log, self.conflict_log):

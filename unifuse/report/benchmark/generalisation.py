@@ -60,7 +60,7 @@ def score_unseen(fusers: Dict[str, Any], kinds: Dict[str, str], metrics: Sequenc
     """
     from ...data.unseen import load_all_unseen
     from ...metrics import evaluate
-    from ..pairs import score_fused, with_color
+    from ..pairs import score_fused, with_color, with_task
 
     rows: List[Row] = []
     for pair in load_all_unseen(names):
@@ -70,7 +70,7 @@ def score_unseen(fusers: Dict[str, Any], kinds: Dict[str, str], metrics: Sequenc
         base = {"image": pair.name}
         for label, fuser in _bar(list(fusers.items()), f"{SUBDIR} {pair.name}", progress):
             t0 = time.perf_counter()
-            fused = np.asarray(with_color(fuser, pair.color)(pair.a, pair.b, output="pil"), np.float32) / 255
+            fused = np.asarray(with_task(with_color(fuser, pair.color), pair.task)(pair.a, pair.b, output="pil"), np.float32) / 255
             dt = time.perf_counter() - t0
             vals = {**score_fused(fused, pair, no_reference=False),
                     **evaluate(fused, pair.a, pair.b, metrics=list(metrics), mode=mode)}

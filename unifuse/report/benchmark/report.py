@@ -36,6 +36,7 @@ class ReportConfig:
     ours: Optional[str] = "tita"              # model ranked against the others (None: baselines only)
     ours_label: str = "TITA"
     baselines: Sequence[str] = BASELINES
+    extra_models: Sequence[ModelSpec] = ()    # further models shown (e.g. TC-MoA when weights exist)
     metrics: Sequence[str] = PAPER_METRICS
     vifb: Optional[str] = "vifb_dev"          # VIFB-layout folder under data (None: skip)
     vifb_methods: Optional[Sequence[str]] = None
@@ -53,7 +54,7 @@ class ReportConfig:
 
 def _specs(cfg: ReportConfig) -> List[ModelSpec]:
     specs = [ModelSpec(cfg.ours, cfg.weights, cfg.ours_label, "ours")] if cfg.ours else []
-    return specs + [ModelSpec(b) for b in cfg.baselines]
+    return specs + [ModelSpec(b) for b in cfg.baselines] + list(cfg.extra_models)
 
 
 def write_rows(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:

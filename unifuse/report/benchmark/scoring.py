@@ -71,7 +71,9 @@ def score_model(suite: Suite, spec: ModelSpec, metrics: Sequence[str], mode: str
     """Fuse every pair of ``suite`` with ``spec`` and score the results; ``fuse_s`` = fusion time."""
     from ...metrics import evaluate
 
-    fuser = fuser if fuser is not None else make_fuser(spec)
+    from ..pairs import with_task
+
+    fuser = with_task(fuser if fuser is not None else make_fuser(spec), suite.task)
     rows: List[Row] = []
     for pair in _bar(suite.pairs, f"{suite.name} {spec.title}", progress):
         t0 = time.perf_counter()
