@@ -50,6 +50,9 @@ class TCMoAConfig:
             tiles when both sides exceed them), ``"pad"`` (reflect pad, crop) or ``"tile"``
             (overlapping 4-unit tiles, Hann blending); see :mod:`.geometry`.
         tile_overlap: overlap of ``geometry="tile"`` in pixels (a multiple of the unit is used).
+        packed_linear: CPU fp32 inference runs the backbone's linear layers through oneDNN
+            with weights reordered once (≈1.2× per matmul, a second copy of those weights;
+            results equal up to float rounding). Off by default.
     """
 
     patch_size: int = 16
@@ -84,6 +87,7 @@ class TCMoAConfig:
     output_resize: str = "nearest"
     geometry: str = "official"
     tile_overlap: int = 112
+    packed_linear: bool = False
 
     def __post_init__(self) -> None:
         checks = [
