@@ -7,8 +7,9 @@ Measures, with ``torch.set_num_threads(--threads)`` (default 2), batch 1, preset
 * the network forward (normalised inputs -> decoder output ``(1, 3, 2H, 2W)``) of the
   official code (``forward_encoder`` + ``forward_decoder``), the official inference call
   (``model(x, y, task)``, which its ``main_predict.py`` uses: the network plus the training
-  losses it always computes), ours fp32 (``TCMoA.forward_features``) and ours bf16
-  (autocast; the TC-MoA modules stay fp32), in ``--rounds`` interleaved rounds after one
+  losses it always computes), ours fp32 (``TCMoA.forward_features``) with
+  ``packed_linear=False`` and with ``packed_linear=True`` (the default: oneDNN linears with
+  reordered weights), and ours bf16 (autocast; the TC-MoA modules stay fp32), in ``--rounds`` interleaved rounds after one
   warm-up call each; medians and the per-round speed-ups against the official network;
 * max |ours − official| of the decoder output and of the fused image (nearest resize,
   de-normalised, clipped), for fp32 and bf16.
@@ -195,12 +196,12 @@ def main(argv=None) -> int:
 
                 def ours_at(prec, packed=False):
                     ours.set_precision(prec)
-                    ours.config.packed_linear = packed
+                    default, ours.config.packed_linear = ours.config.packed_linear, packed
                     try:
                         with ours._autocast(x):
                             return ours.forward_features(x, y, args.task)
                     finally:
-                        ours.config.packed_linear = False
+                        ours.config.packed_linear = default
 
                 every = {"official": lambda: official_forward(official, x, y, args.task),
                          "official_call": lambda: official(x, y, args.task),

@@ -207,10 +207,11 @@ def test_packed_linear_equals_plain_and_follows_weight_changes():
     from unifuse.models.tcmoa.backbone import _ONEDNN
 
     torch.manual_seed(0)
-    net = TCMoA(preset_config("tiny")).eval()
+    net = TCMoA(preset_config("tiny", packed_linear=False)).eval()
     x, y = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         plain = net.forward_features(x, y, 2).decoder
+        assert "_packed_weight" not in net.blocks[0].mlp.fc1.__dict__
         net.config.packed_linear = True
         packed = net.forward_features(x, y, 2).decoder
         assert (packed - plain).abs().max() <= 1e-5
