@@ -7,8 +7,9 @@ Measures, with ``torch.set_num_threads(--threads)`` (default 2), batch 1, preset
 * the network forward (normalised inputs -> decoder output ``(1, 3, 2H, 2W)``) of the
   official code (``forward_encoder`` + ``forward_decoder``), the official inference call
   (``model(x, y, task)``, which its ``main_predict.py`` uses: the network plus the training
-  losses it always computes), ours fp32 (``TCMoA.forward_features``) and ours bf16
-  (autocast; the TC-MoA modules stay fp32), in ``--rounds`` interleaved rounds after one
+  losses it always computes), ours fp32 (``TCMoA.forward_features``) with
+  ``packed_linear=False`` and with ``packed_linear=True`` (the default: oneDNN linears with
+  reordered weights), and ours bf16 (autocast; the TC-MoA modules stay fp32), in ``--rounds`` interleaved rounds after one
   warm-up call each; medians and the per-round speed-ups against the official network;
 * max |ours − official| of the decoder output and of the fused image (nearest resize,
   de-normalised, clipped), for fp32 and bf16.
@@ -155,6 +156,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--task", type=int, default=1)
+    p.add_argument("--calls", default="official,official_call,fp32,fp32_packed,bf16",
+                   help="what to time (official network, official inference call, ours fp32 / fp32 with packed oneDNN linears / bf16)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -191,14 +194,23 @@ def main(argv=None) -> int:
                 warnings.simplefilter("ignore")
                 official(x, y, args.task)  # warm-up of the full official call
 
-                def ours_at(prec):
+                def ours_at(prec, packed=False):
                     ours.set_precision(prec)
-                    with ours._autocast(x):
-                        return ours.forward_features(x, y, args.task)
+                    default, ours.config.packed_linear = ours.config.packed_linear, packed
+                    try:
+                        with ours._autocast(x):
+                            return ours.forward_features(x, y, args.task)
+                    finally:
+                        ours.config.packed_linear = default
 
-                calls = {"official": lambda: official_forward(official, x, y, args.task),
+                every = {"official": lambda: official_forward(official, x, y, args.task),
                          "official_call": lambda: official(x, y, args.task),
-                         "fp32": lambda: ours_at("fp32"), "bf16": lambda: ours_at("bf16")}
+                         "fp32": lambda: ours_at("fp32"), "fp32_packed": lambda: ours_at("fp32", True),
+                         "bf16": lambda: ours_at("bf16")}
+                wanted = args.calls.split(",")
+                calls = {k: every[k] for k in every if k in wanted}
+                if "fp32_packed" in calls:  # accuracy of the packed path, and its one-time weight reordering
+                    errs["fp32_packed"] = (float((ours_at("fp32", True).decoder - ref).abs().max()), float("nan"))
                 times = {k: [] for k in calls}
                 for _ in range(args.rounds):
                     for k, fn in calls.items():
@@ -207,19 +219,22 @@ def main(argv=None) -> int:
                         times[k].append(time.perf_counter() - t0)
             ours.set_precision("fp32")
         ratio = lambda a, b: sorted(p / q for p, q in zip(times[a], times[b]))  # noqa: E731
-        fmt = lambda r: f"{common.median(r):.2f} ({r[0]:.2f}-{r[-1]:.2f})"  # noqa: E731
-        med = {k: common.median(v) for k, v in times.items()}
-        rows.append([f"{h}x{w}", f"{med['official']:.2f}", f"{med['official_call']:.2f}", f"{med['fp32']:.2f}",
-                     f"{med['bf16']:.2f}", fmt(ratio("official", "fp32")), fmt(ratio("official_call", "fp32")),
-                     fmt(ratio("official", "bf16")), f"{errs['fp32'][0]:.1e} / {errs['fp32'][1]:.1e}",
+        fmt = lambda a, b: (lambda r: f"{common.median(r):.2f} ({r[0]:.2f}-{r[-1]:.2f})")(ratio(a, b)) if a in times and b in times else "–"  # noqa: E731
+        med = {k: f"{common.median(v):.2f}" for k, v in times.items()}
+        rows.append([f"{h}x{w}", med.get("official", "–"), med.get("official_call", "–"), med.get("fp32", "–"),
+                     med.get("fp32_packed", "–"), med.get("bf16", "–"), fmt("official", "fp32"), fmt("official_call", "fp32"),
+                     fmt("official", "fp32_packed"), fmt("official", "bf16"),
+                     f"{errs['fp32'][0]:.1e} / {errs['fp32'][1]:.1e}",
+                     f"{errs['fp32_packed'][0]:.1e}" if "fp32_packed" in errs else "–",
                      f"{errs['bf16'][0]:.1e} / {errs['bf16'][1]:.1e}"])
         print(rows[-1], file=sys.stderr)
     print(f"TC-MoA {args.preset}, fp32, batch 1, task router {args.task}, {args.threads} threads, {args.rounds} interleaved "
           f"rounds after a warm-up call; {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; {common.machine_line(args.threads)}; "
           f"inputs: {src}; load average (1/5/15 min) at start {load_start}, at end {common.load_average()}\n")
-    print(common.md_table(["input", "official network s", "official call s", "ours fp32 s", "ours bf16 s",
-                           "fp32 speed-up vs official network", "fp32 speed-up vs official call", "bf16 speed-up vs official network",
-                           "fp32 max |Δ| decoder / fused", "bf16 max |Δ| decoder / fused"], rows))
+    print(common.md_table(["input", "official network s", "official call s", "ours fp32 s", "ours fp32 packed s", "ours bf16 s",
+                           "fp32 vs official network", "fp32 vs official call", "fp32 packed vs official network",
+                           "bf16 vs official network", "fp32 max |Δ| decoder / fused", "fp32 packed max |Δ| decoder",
+                           "bf16 max |Δ| decoder / fused"], rows))
     print("\nTimes are medians over the rounds in seconds; speed-ups are median (min-max) of the per-round ratios.")
     return 0
 

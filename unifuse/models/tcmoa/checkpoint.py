@@ -33,6 +33,8 @@ _IGNORED = re.compile(r"^(mask_token$|MaxGradLoss\.|MaxPixelLoss\.|PixelLoss\.|M
 #: buffers we regenerate (allowed to be missing in any checkpoint)
 _BUFFERS = re.compile(r"(\.relative_position_index|\.MoA\.mean|\.MoA\.std)$")
 _SOURCE_EMB = re.compile(r"\.modal_shifts\.\d+$")
+#: config fields that only change how inference runs, not what the weights mean
+_RUNTIME_FIELDS = {"packed_linear", "geometry", "tile_overlap", "output_resize", "router_mix_mode"}
 _LEGACY_RULES = [
     (re.compile(r"blocks_SSF_rgb"), "blocks_MoA"),
     (re.compile(r"^((?:decoder_)?blocks_MoA\.\d+\.)mlp\."), r"\1MoA."),
@@ -125,7 +127,7 @@ def load_tcmoa_weights(model: torch.nn.Module, weights: Any, strict: bool = True
     sd, cfg, source = read_weights(weights)
     if cfg is not None:
         mine = model.config.to_dict()
-        diff = {k: (cfg[k], v) for k, v in mine.items() if k in cfg and cfg[k] != v}
+        diff = {k: (cfg[k], v) for k, v in mine.items() if k in cfg and cfg[k] != v and k not in _RUNTIME_FIELDS}
         if diff:
             raise WeightsError(f"{source}: weights were saved with a different config: "
                                + ", ".join(f"{k}={a!r} (model has {b!r})" for k, (a, b) in diff.items()))

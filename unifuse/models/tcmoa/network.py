@@ -254,7 +254,7 @@ class TCMoA(nn.Module):
         aux = 0.0
         for i, blk in enumerate(self.blocks):
             f = blk(f, grid, self.en_relative_position[i // 2](), cfg.window_size,
-                    cfg.shift_size if i % 2 else 0, cfg.swin_mask)
+                    cfg.shift_size if i % 2 else 0, cfg.swin_mask, cfg.packed_linear)
             if i in enc_pos:
                 f, a = self._module_step(f, grid, B, i // cfg.interval_tau, "enc", task, control, record, False)
                 aux = aux + a
@@ -266,7 +266,7 @@ class TCMoA(nn.Module):
             f = f[:B]
         for i, blk in enumerate(self.decoder_blocks):
             f = blk(f, grid, self.de_relative_position[i // 2](), cfg.window_size, cfg.shift_size if i % 2 else 0,
-                    cfg.swin_mask)
+                    cfg.swin_mask, cfg.packed_linear)
             if i in dec_pos:
                 f, a = self._module_step(f, grid, B, i // cfg.interval_tau, "dec", task, control, record, True)
                 aux = aux + a
