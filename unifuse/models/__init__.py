@@ -36,6 +36,7 @@ def _ensure_builtin() -> None:
     # importing the modules registers them
     from . import baselines  # noqa: F401
     from . import tita  # noqa: F401
+    from . import mmaif  # noqa: F401
 
 
 def list_models() -> list[str]:
