@@ -15,7 +15,7 @@ import sys
 from ..errors import UnifuseError
 
 #: sub-command modules, in help order
-COMMANDS = ["fuse", "models", "demo", "eval", "train", "plot_training"]
+COMMANDS = ["fuse", "models", "demo", "eval", "train", "plot_training", "degrade"]
 
 
 def build_parser() -> argparse.ArgumentParser:

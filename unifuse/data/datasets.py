@@ -375,7 +375,26 @@ _FOLDER_KEYS = {"root", "sub_a", "sub_b", "task", "crop", "gray", "partner", "pa
 _SYNTH_KEYS = {"images", "folder", "root", "task", "crop", "length", "gray", "pad_mode"}
 
 
-def build_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
+def build_dataset(cfg: dict) -> Any:
+    """Build a dataset from a config mapping (see :func:`_build_base_dataset` for the kinds).
+
+    An optional ``degrade: {task, n: [1, 3], p, seed, types, n_probs, prompt_dropout}`` key wraps the
+    dataset in :class:`unifuse.data.degrade.dataset.DegradedDataset` (degraded ``A``/``B``, clean
+    ``A_clean``/``B_clean``, ``prompt``, ``degradations``; spec ``mmaif.md`` §1).
+    """
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"dataset config must be a mapping, got {type(cfg).__name__}")
+    c = dict(cfg)
+    degrade = c.pop("degrade", None)
+    ds = _build_base_dataset(c)
+    if degrade is None or degrade is False:
+        return ds
+    from .degrade.dataset import DegradedDataset
+
+    return DegradedDataset(ds, degrade)
+
+
+def _build_base_dataset(cfg: dict) -> Union[PairFolderDataset, SyntheticPairDataset]:
     """Build a dataset from a config mapping.
 
     * ``{type: folder, root, sub_a, sub_b, task, crop: 64, gray: true, partner: null|same|realmff, pad_mode, cache,

@@ -52,7 +52,11 @@ def collate(samples: Sequence[dict[str, Any]], task: str = "") -> dict[str, Any]
     """Stack the tensor entries of sample dicts to (b, C, h, w); gather ``"name"`` into ``"names"``.
 
     Only tensor entries present in every sample are batched (a task mixing folder pairs with
-    synthetic pairs drops the synthetic ``"GT"``)."""
+    synthetic pairs drops the synthetic ``"GT"``). Degraded samples (:mod:`unifuse.data.degrade`):
+    ``"A_clean"``/``"B_clean"`` fall back to ``"A"``/``"B"`` for samples without them, and the text
+    entries become ``"prompts"`` (list of str, ``""`` if absent) and ``"degradations"`` (list of tuples)."""
+    if any("A_clean" in s for s in samples):
+        samples = [s if "A_clean" in s else {**s, "A_clean": s["A"], "B_clean": s["B"]} for s in samples]
     out: dict[str, Any] = {}
     for key, val in samples[0].items():
         if isinstance(val, torch.Tensor) and all(isinstance(s.get(key), torch.Tensor) for s in samples):
@@ -61,6 +65,9 @@ def collate(samples: Sequence[dict[str, Any]], task: str = "") -> dict[str, Any]
                 raise InputMismatchError(f"task {task}: cannot batch samples of different sizes {sorted(shapes)} (set a crop size)")
             out[key] = torch.stack([s[key] for s in samples], 0)
     out["names"] = [str(s.get("name", "")) for s in samples]
+    if any("prompt" in s or "degradations" in s for s in samples):
+        out["prompts"] = [str(s.get("prompt", "")) for s in samples]
+        out["degradations"] = [tuple(s.get("degradations", ())) for s in samples]
     return out
 
 
