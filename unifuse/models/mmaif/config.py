@@ -40,7 +40,9 @@ class MMAIFConfig:
         tokenizer: tokenizer registry name (``haar``, ``pixel_unshuffle``, ``small_kl_vae``, or
             one registered by the user) and ``tokenizer_kwargs``.
         text_encoder: text-encoder registry name (``hash`` or ``minilm``), ``d_text`` its
-            width, ``text_max_len`` the token limit, ``hash_buckets`` for ``hash``.
+            width, ``text_max_len`` the token limit, ``hash_buckets`` for ``hash``,
+            ``text_cache`` a prompt-embedding cache file for a frozen encoder
+            (``unifuse mmaif-prompts`` writes one).
         variants: which DiTs the model holds: ``("reg",)``, ``("flow",)`` or both (one
             weights file can carry both modes; they are trained separately).
         sampler, steps, reuse, g, prior, t_eps: flow sampling defaults (midpoint, 5 steps,
@@ -75,6 +77,7 @@ class MMAIFConfig:
     text_encoder: str = "hash"
     d_text: int = 768
     text_max_len: int = 77
+    text_cache: str | None = None
     hash_buckets: int = 4096
     variants: tuple[str, ...] = ("flow",)
     sampler: str = "midpoint"

@@ -48,6 +48,8 @@ class MMAIF(nn.Module):
         text_kw = {"dim": cfg.d_text, "max_len": cfg.text_max_len}
         if cfg.text_encoder == "hash":
             text_kw["buckets"] = cfg.hash_buckets
+        elif cfg.text_cache:
+            text_kw["cache"] = cfg.text_cache
         self.text_encoder = create_text_encoder(cfg.text_encoder, **text_kw)
         if self.text_encoder.dim != cfg.d_text:
             raise ConfigError(f"text encoder {cfg.text_encoder!r} is {self.text_encoder.dim}-d but d_text={cfg.d_text}")
