@@ -10,6 +10,7 @@ pass) or ``"flow"`` (sampled with the configured sampler, ``steps`` evaluations,
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -158,7 +159,7 @@ class MMAIF(nn.Module):
         """
         from .checkpoint import load_mmaif_weights, read_weights
 
-        if adopt_config and isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
+        if adopt_config and isinstance(weights, (str, Path)):
             _, cfg, _ = read_weights(weights)
             if cfg is not None and cfg != self.config.to_dict():
                 precision = self._precision
