@@ -9,7 +9,7 @@ import torch
 import unifuse
 from unifuse.errors import ConfigError, InputMismatchError, WeightsError
 from unifuse.models.mmaif import MMAIF, save_mmaif_weights
-from unifuse.models.mmaif.objective import dit_parameters, make_target, training_losses
+from unifuse.models.mmaif.objective import degraded_batch, dit_parameters, get_teacher, make_target, training_losses
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,15 @@ def test_training_losses_terms(tiny):
     assert float(skipped["aux"]) == 0.0
     custom = training_losses(tiny, {"A": a, "B": b}, "reg", teacher=lambda x, y: torch.maximum(x, y))
     assert torch.isfinite(custom["loss"])
+
+
+def test_degraded_batch_degrades_sources_but_not_the_target():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    batch = degraded_batch(a, b, task="ivf", seed=5)
+    assert batch["A"].shape == a.shape and batch["B"].shape == b.shape
+    assert all(len(t) >= 1 for t in batch["degradations"]) and all(isinstance(p, str) and p for p in batch["prompt"])
+    assert not torch.equal(torch.cat([batch["A"], batch["B"]]), torch.cat([a, b]))  # something was degraded
+    torch.testing.assert_close(batch["GT"], get_teacher()(a, b))  # the teacher saw the clean pair
+    again = degraded_batch(a, b, task="ivf", seed=5)
+    assert torch.equal(again["A"], batch["A"]) and again["prompt"] == batch["prompt"]

@@ -80,6 +80,28 @@ def make_target(batch: dict, teacher: str | Teacher | None = None) -> Tensor:
     return get_teacher(teacher)(batch.get("A_clean", batch["A"]), batch.get("B_clean", batch["B"]))
 
 
+def degraded_batch(a_clean: Tensor, b_clean: Tensor, task: str = "ivf", seed: int = 0, n: Any = (1, 3),
+                   teacher: str | Teacher | None = None) -> dict:
+    """A training batch from clean pairs: every pair degraded by :func:`unifuse.data.degrade.degrade_pair`
+    (seed ``seed + i`` for pair i) and the GT made by ``teacher`` from the clean pair (spec §1.2: the GT
+    is never degraded).
+
+    Args:
+        a_clean, b_clean: ``(N, 3, H, W)`` in ``[0, 1]``.
+    Returns:
+        ``{"A", "B", "A_clean", "B_clean", "GT", "prompt" (list), "degradations" (list of type tuples)}``.
+    """
+    from ...data.degrade import degrade_pair
+
+    results = [degrade_pair(a_clean[i], b_clean[i], task=task, seed=seed + i, n=n) for i in range(a_clean.shape[0])]
+    expand = lambda x: x.expand(3, -1, -1) if x.shape[0] == 1 else x  # noqa: E731
+    batch = {"A": torch.stack([expand(r.a) for r in results]).to(a_clean), "B": torch.stack([expand(r.b) for r in results]).to(a_clean),
+             "A_clean": a_clean, "B_clean": b_clean, "prompt": [r.prompt for r in results],
+             "degradations": [tuple(r.types) for r in results]}
+    batch["GT"] = get_teacher(teacher)(a_clean, b_clean)
+    return batch
+
+
 def _prompts(batch: dict, n: int, dropout: float, rng: random.Random) -> list[str]:
     p = batch.get("prompt", "")
     prompts = [p] * n if isinstance(p, str) else list(p)
@@ -150,4 +172,4 @@ def training_losses(model, batch: dict, variant: str = "reg", *, lam: float = 0.
     return out
 
 
-__all__ = ["training_losses", "make_target", "get_teacher", "ModelTeacher", "dit_parameters", "DEFAULT_TEACHER"]
+__all__ = ["training_losses", "degraded_batch", "make_target", "get_teacher", "ModelTeacher", "dit_parameters", "DEFAULT_TEACHER"]
