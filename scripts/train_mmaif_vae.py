@@ -3,14 +3,14 @@
     python scripts/train_mmaif_vae.py --out runs/vae [--data ../shared/data] [--c0 32] [--z 16]
         [--crop 96] [--batch 8] [--steps 2000] [--lr 2e-4] [--threads 1] [--resume]
 
-Every image under ``--data`` (IR/grey replicated to RGB) except every 8th file (sorted; the
-held-out set) feeds random ``crop × crop`` crops with random flips. Loss ``|x − x̂|₁ +
+Every image under the ``--data`` folders (default ``../shared/data/{ivf,mef,mff}``; IR/grey
+replicated to RGB) except every 8th file (sorted by path; the held-out set) feeds random ``crop × crop`` crops with random flips. Loss ``|x − x̂|₁ +
 0.2·(1 − SSIM) + 1e-6·KL`` (``unifuse.losses.mmaif.vae_loss``). Every ``--save-every`` steps the
 run folder gets ``vae.safetensors`` (weights + JSON config in the metadata) and ``state.pt``
 (optimiser, step, RNG) written atomically; ``--resume`` continues from them. At the end the
 latent normalisation (``shift``/``scale``, per-channel mean/std over ≥ 1000 latent vectors of
 training crops) is fitted and PSNR/SSIM of the held-out images (centre crops) are written to
-``eval.json`` in the format of the paper's Table 1. Load the result into an MMAIF model with
+``eval.json`` in the format of the paper's Table 1 (centre crops of at most ``--eval-side``). Load the result into an MMAIF model with
 ``model.tokenizer.load_state_dict(load_file("vae.safetensors"))``.
 """
 
@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-def list_images(root: Path) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTS)
+def list_images(roots: list[Path]) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for root in roots for p in root.rglob("*") if p.suffix.lower() in EXTS)
     held = set(files[::8])
     return [p for p in files if p not in held], sorted(held)
 
@@ -72,7 +72,8 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data", nargs="+", default=[str(REPO.parent / "shared" / "data" / d) for d in ("ivf", "mef", "mff")],
+                    help="image folders, searched recursively (default: ../shared/data/{ivf,mef,mff})")
     ap.add_argument("--c0", type=int, default=32)
     ap.add_argument("--z", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
@@ -82,6 +83,7 @@ def main() -> int:
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-side", type=int, default=256, help="held-out images are centre-cropped to at most this side")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
     if args.crop % 8:
@@ -95,7 +97,7 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train, held = list_images(Path(args.data))
+    train, held = list_images([Path(d) for d in args.data])
     if not train:
         ap.error(f"no images under {args.data}")
     images = [load_rgb(p) for p in train]
@@ -150,8 +152,9 @@ def main() -> int:
         scores = []
         for p in held:
             img = load_rgb(p)
-            H, W = (img.shape[1] // 8) * 8, (img.shape[2] // 8) * 8
-            x = img[:, :H, :W][None]
+            H, W = (min(img.shape[1], args.eval_side) // 8) * 8, (min(img.shape[2], args.eval_side) // 8) * 8
+            y0, x0 = (img.shape[1] - H) // 2, (img.shape[2] - W) // 2
+            x = img[:, y0:y0 + H, x0:x0 + W][None]
             rec = ((vae.decode(vae.encode(x * 2 - 1)) + 1) / 2).clamp(0, 1)
             scores.append((psnr(rec, x), float(ssim(rec, x))))
     save()
