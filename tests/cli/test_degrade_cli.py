@@ -77,6 +77,9 @@ def test_folder_mode_order_independent_and_skips_bad_pairs(tmp_path, capsys):
     assert main(["degrade", str(da / "p1.png"), str(db / "p1.png"), "-o", str(tmp_path / "single"), "--task", "mef", "--seed", "9"]) == 0
     assert (tmp_path / "single/a/p1.png").read_bytes() == (tmp_path / "out/a/p1.png").read_bytes()
     assert (tmp_path / "single/b/p1.png").read_bytes() == (tmp_path / "out/b/p1.png").read_bytes()
+    # a second run into the same folder keeps the record of the other pairs
+    assert main(["degrade", str(da / "p0.png"), str(db / "p0.png"), "-o", str(tmp_path / "single"), "--task", "mef", "--seed", "9"]) == 0
+    assert [r["name_a"] for r in _rows(tmp_path / "single/degradations.csv")] == ["p0.png", "p1.png"]
 
 
 @pytest.mark.parametrize("extra,needle", [

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from unifuse.data.degrade import degrade_pair, derive_seed

@@ -95,6 +95,15 @@ def _degrade_one(pa: Path, pb: Path, out: Path, args, types, n) -> dict:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Write the record; rows of an existing record for other pairs are kept (same A name: replaced)."""
+    if path.is_file():
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                old = [r for r in csv.DictReader(f) if list(r) == list(CSV_COLUMNS)]
+        except (OSError, csv.Error, UnicodeDecodeError):
+            old = []
+        names = {r["name_a"] for r in rows}
+        rows = sorted([r for r in old if r["name_a"] not in names] + list(rows), key=lambda r: r["name_a"])
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()

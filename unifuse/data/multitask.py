@@ -54,7 +54,8 @@ def collate(samples: Sequence[dict[str, Any]], task: str = "") -> dict[str, Any]
     Only tensor entries present in every sample are batched (a task mixing folder pairs with
     synthetic pairs drops the synthetic ``"GT"``). Degraded samples (:mod:`unifuse.data.degrade`):
     ``"A_clean"``/``"B_clean"`` fall back to ``"A"``/``"B"`` for samples without them, and the text
-    entries become ``"prompts"`` (list of str, ``""`` if absent) and ``"degradations"`` (list of tuples)."""
+    entries become ``"prompts"`` (list of str, ``""`` if absent; also under ``"prompt"``) and
+    ``"degradations"`` (list of tuples)."""
     if any("A_clean" in s for s in samples):
         samples = [s if "A_clean" in s else {**s, "A_clean": s["A"], "B_clean": s["B"]} for s in samples]
     out: dict[str, Any] = {}
@@ -67,6 +68,7 @@ def collate(samples: Sequence[dict[str, Any]], task: str = "") -> dict[str, Any]
     out["names"] = [str(s.get("name", "")) for s in samples]
     if any("prompt" in s or "degradations" in s for s in samples):
         out["prompts"] = [str(s.get("prompt", "")) for s in samples]
+        out["prompt"] = out["prompts"]  # the same list under the sample key (what the MMAIF objective reads)
         out["degradations"] = [tuple(s.get("degradations", ())) for s in samples]
     return out
 

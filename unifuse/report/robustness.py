@@ -343,7 +343,9 @@ def document(cfg: RobustnessConfig, rows: Sequence[dict], info: Dict[str, Any], 
          "sources**. A cell is the change of the scores relative to the same model's fusion of the clean pair, in "
          "percent, averaged over the metrics and pairs: 0 = unaffected, negative = worse (the sign follows each "
          "metric's direction). The best (least negative) model of a row is in bold. Numbers from "
-         f"{cfg.pairs} pair(s) per split at {cfg.max_side} px are indicative, not a benchmark. Per-pair values of "
+         f"{cfg.pairs} pair(s) per split at {cfg.max_side} px are indicative, not a benchmark; the spatial parameter "
+         "ranges (rain streaks of 15–40 px, blur kernels, strip widths) are in pixels, so at this size they are "
+         "strong relative to the image (the spec's training crops are 256 px). Per-pair values of "
          f"every metric: [`{SUBDIR}/robustness.csv`]({SUBDIR}/robustness.csv).", ""]
     L += [f"* {n}" for n in cfg.notes]
     L += ["## Which model degrades least", ""]

@@ -75,7 +75,7 @@ def test_collate_carries_prompts_and_fills_clean_for_undegraded_datasets(pairs):
     batch = collate(samples, "IVF")
     assert batch["A"].shape == batch["A_clean"].shape == (3, 1, 16, 16)
     assert torch.equal(batch["A_clean"][1], batch["A"][1])
-    assert batch["prompts"] == [samples[0]["prompt"], "", samples[2]["prompt"]]
+    assert batch["prompts"] == [samples[0]["prompt"], "", samples[2]["prompt"]] == batch["prompt"]
     assert batch["degradations"][1] == () and batch["degradations"][0] == samples[0]["degradations"]
     assert "prompts" not in collate([plain.get(0, 1)], "IVF")
 

@@ -192,3 +192,18 @@ def test_model_depth_loads_a_local_torchscript_disparity_net(tmp_path):
     x = _img()
     d = ModelDepth(tmp_path / "disp.pt")(x)
     assert torch.allclose(d, 1 - normalise01(x.mean(0)), atol=1e-6)  # bright = near
+
+
+def test_sparse_and_fft_convolution_agree_for_asymmetric_kernels():
+    from unifuse.data.degrade.filters import convolve, sparse_conv
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 30, 41, generator=g)
+    k = torch.zeros(7, 9)
+    k[1, 2], k[5, 8], k[3, 4] = 0.5, 0.3, 0.2  # not point-symmetric: checks the flip
+    assert torch.allclose(sparse_conv(x, k), fft_conv(x, k), atol=1e-5)
+    lk = line_kernel(21, 17.0)
+    assert torch.allclose(convolve(x, lk), fft_conv(x, lk), atol=1e-5)
+    xs = torch.zeros(1, 31, 31)
+    xs[0, 15, 15] = 1
+    assert torch.allclose(fft_conv(xs, k)[0, 12:19, 11:20], k, atol=1e-6)  # impulse response = kernel

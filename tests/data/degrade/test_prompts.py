@@ -29,7 +29,7 @@ def test_compound_prompt_mentions_every_applied_type_and_is_listed():
     t = load_templates()
     singles = {task: set(all_prompts(task)) for task in ("ivf", "mef", "mff")}
     for task in ("ivf", "mef", "mff"):
-        for seed in range(60):
+        for seed in range(25):
             r = degrade_pair(a, b, task, seed=seed)
             assert len(r.prompt_parts) == len(r.types)
             # each clause comes from the templates of a distinct applied type

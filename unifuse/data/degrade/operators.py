@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .filters import fft_conv, gaussian_blur, line_kernel
+from .filters import convolve, gaussian_blur, line_kernel
 from .weather import rain_layer, screen, snow_layer
 
 SEED_MAX = 2**63 - 1
@@ -50,8 +50,8 @@ def op_gaussian_blur(x: torch.Tensor, p: dict, ctx: Optional[dict] = None) -> to
 
 
 def op_motion_blur(x: torch.Tensor, p: dict, ctx: Optional[dict] = None) -> torch.Tensor:
-    """Normalised anti-aliased line kernel (``length`` px, ``angle`` degrees), FFT convolution."""
-    return fft_conv(x, line_kernel(p["length"], p["angle"])).clamp_(0, 1)
+    """Normalised anti-aliased line kernel (``length`` px, ``angle`` degrees), reflect padding."""
+    return convolve(x, line_kernel(p["length"], p["angle"])).clamp_(0, 1)
 
 
 def op_downsample(x: torch.Tensor, p: dict, ctx: Optional[dict] = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .filters import fft_conv, gaussian_blur, line_kernel
+from .filters import convolve, gaussian_blur, line_kernel
 
 
 def screen(x: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ def rain_layer(h: int, w: int, params: dict) -> torch.Tensor:
         val = g.uniform(0.5, 1.0, size=(h, w)).astype(np.float32)
         seeds = torch.from_numpy(np.where(mask, val, np.float32(0)))[None]
         k = line_kernel(float(lay["length"]), float(params["angle"]))
-        s = gaussian_blur(fft_conv(seeds, k), float(lay["sigma"]))
+        s = gaussian_blur(convolve(seeds, k), float(lay["sigma"]))
         s = (s / _unit_peak(k, float(lay["sigma"]))).clamp_(0, 1)
         total = screen(total, s)
     return (total * float(params["scale"])).clamp_(0, 1)
@@ -78,6 +78,6 @@ def snow_layer(h: int, w: int, params: dict) -> torch.Tensor:
             canvas.index_put_((iy.reshape(-1), ix.reshape(-1)), wgt.reshape(-1), accumulate=True)
         s = canvas[R:R + h, R:R + w].clamp(0, 1)[None]
         if int(lay["blur_length"]) > 1:
-            s = fft_conv(s, line_kernel(float(lay["blur_length"]), float(lay["blur_angle"])))
+            s = convolve(s, line_kernel(float(lay["blur_length"]), float(lay["blur_angle"])))
         total = screen(total, s.clamp(0, 1))
     return total.clamp_(0, 1)
