@@ -184,3 +184,20 @@ def test_python_api_align_and_transforms_file(tmp_path):
     assert pair.shape == st.ground_truth.shape
     with pytest.raises(ConfigError, match="save_transforms needs align"):
         unifuse.fuse(frames, model="average", save_transforms=tmp_path / "u.json")
+
+
+def test_chroma_in_bands_equals_the_whole_image(monkeypatch):
+    import unifuse.io.colour_stack as cs
+
+    rng = np.random.default_rng(5)
+    srcs = [np.round(rng.random((37, 11, 3)) * 255) / 255 for _ in range(3)]
+    y = rng.random((37, 11)).astype(np.float32)
+    for bits in (8, 16):
+        results = []
+        for rows in (256, 5):
+            monkeypatch.setattr(cs, "BAND_ROWS", rows)
+            acc = cs.ChromaAccumulator("weighted", bits)
+            for s in srcs:
+                acc.add(s)
+            results.append(acc.restore(y))
+        np.testing.assert_array_equal(results[0], results[1])

@@ -63,10 +63,13 @@ class Frame:
         d = self.data
         if d.ndim == 2:
             return self.float()
-        if d.dtype == np.uint8:  # Pillow's integer formula straight from the 8-bit samples
-            q = d.astype(np.int32)
-            lum = (q[..., 0] * 19595 + q[..., 1] * 38470 + q[..., 2] * 7471 + 0x8000) >> 16
-            return lum.astype(np.float32) / np.float32(255)
+        if d.dtype == np.uint8:  # Pillow's integer formula straight from the 8-bit samples, in bands of rows
+            out = np.empty(d.shape[:2], np.float32)
+            for r in range(0, d.shape[0], 256):
+                q = d[r:r + 256].astype(np.int32)
+                lum = (q[..., 0] * 19595 + q[..., 1] * 38470 + q[..., 2] * 7471 + 0x8000) >> 16
+                out[r:r + 256] = lum.astype(np.float32) / np.float32(255)
+            return out
         return rgb_to_luma(self.float(), self.bit_depth)
 
     def rgb(self) -> np.ndarray:

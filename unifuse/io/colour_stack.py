@@ -19,7 +19,10 @@ import numpy as np
 from ..errors import ConfigError, InputMismatchError
 from .colour import CHROMA_RULES, _rgb_float, _to_u8, _ycrcb_float, rgb_to_ycrcb_u8, ycrcb_to_rgb_u8
 
-__all__ = ["ChromaAccumulator"]
+__all__ = ["ChromaAccumulator", "BAND_ROWS"]
+
+#: rows converted at a time (bounds the temporaries of large images)
+BAND_ROWS = 256
 
 
 class ChromaAccumulator:
@@ -48,24 +51,30 @@ class ChromaAccumulator:
         return _ycrcb_float(xf)[..., 1:]
 
     def add(self, rgb: np.ndarray) -> None:
-        """Add the next source: float ``(H, W[, 3])`` in [0, 1] (or ``uint8`` for 8-bit, ``uint16`` for 16-bit)."""
+        """Add the next source: float ``(H, W[, 3])`` in [0, 1] (or ``uint8`` for 8-bit, ``uint16`` for 16-bit).
+
+        Processed in bands of :data:`BAND_ROWS` rows, so the integer/float temporaries of the
+        conversion stay small whatever the image size.
+        """
         k = self.count
         self.count += 1
         if self.rule == "gray" or (self.rule == "from-a" and k != 0) or (self.rule == "from-b" and k != 1):
             return
-        c = self._chroma(rgb)
+        h, w = rgb.shape[:2]
         if self.rule in ("from-a", "from-b"):
-            self.chroma = c
+            self.chroma = np.concatenate([self._chroma(rgb[r:r + BAND_ROWS]) for r in range(0, h, BAND_ROWS)])
             return
         m = 128 if self.bits == 8 else 0.5
-        w = np.abs(c - m)
-        if self.bits != 8:
-            w = np.where(w < 1e-9, 0.0, w)  # gray: exactly neutral
         if self.num is None:
-            self.num, self.den = c * w, w
-        else:
-            self.num += c * w
-            self.den += w
+            dtype = np.int32 if self.bits == 8 else np.float64
+            self.num, self.den = np.zeros((h, w, 2), dtype), np.zeros((h, w, 2), dtype)
+        for r in range(0, h, BAND_ROWS):
+            c = self._chroma(rgb[r:r + BAND_ROWS])
+            wt = np.abs(c - m)
+            if self.bits != 8:
+                wt = np.where(wt < 1e-9, 0.0, wt)  # gray: exactly neutral
+            self.num[r:r + BAND_ROWS] += c * wt
+            self.den[r:r + BAND_ROWS] += wt
 
     def restore(self, fused_y: np.ndarray) -> np.ndarray:
         """Fused luma ``(H, W)`` in [0, 1] -> float32 ``(H, W, 3)`` RGB (``(H, W)`` for ``gray``)."""
@@ -76,18 +85,27 @@ class ChromaAccumulator:
             return np.clip(y, 0.0, 1.0).astype(np.float32)
         if self.rule == "from-b" and self.count < 2:
             raise InputMismatchError("--color from-b needs at least two sources")
-        if self.rule == "weighted":
-            if self.num is None:
-                raise InputMismatchError("no sources were added")
-            if self.bits == 8:
-                chroma = np.where(self.den > 0, self.num // np.maximum(self.den, 1), 128)
-            else:
-                chroma = np.where(self.den > 0, self.num / np.where(self.den > 0, self.den, 1.0), 0.5)
-        else:
-            chroma = self.chroma
-        if chroma.shape[:2] != y.shape:
+        if self.rule == "weighted" and self.num is None:
+            raise InputMismatchError("no sources were added")
+        shape = (self.num if self.rule == "weighted" else self.chroma).shape[:2]
+        if shape != y.shape:
             raise InputMismatchError(f"fused luma is {y.shape[1]}x{y.shape[0]} but the sources are "
-                                     f"{chroma.shape[1]}x{chroma.shape[0]}")
+                                     f"{shape[1]}x{shape[0]}")
+        out = np.empty((*y.shape, 3), np.float32)
+        for r in range(0, y.shape[0], BAND_ROWS):
+            band = slice(r, r + BAND_ROWS)
+            if self.rule == "weighted":
+                num, den = self.num[band], self.den[band]
+                if self.bits == 8:
+                    chroma = np.where(den > 0, num // np.maximum(den, 1), 128)
+                else:
+                    chroma = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.5)
+            else:
+                chroma = self.chroma[band]
+            out[band] = self._to_rgb(y[band], chroma)
+        return out
+
+    def _to_rgb(self, y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
         if self.bits == 8:
             ycc = np.concatenate([_to_u8(y)[..., None].astype(np.int32), chroma], axis=-1)
             return (ycrcb_to_rgb_u8(ycc.astype(np.uint8)).astype(np.float32) / np.float32(255.0)).astype(np.float32)
