@@ -16,8 +16,6 @@ Keys of the official loss modules (``MaxGradLoss.*`` …) and MAE's ``mask_token
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -25,7 +23,8 @@ from typing import Any, Mapping
 
 import torch
 
-from ...errors import WeightsError
+from ..weights_io import check_config, check_fit, load_known, save_weights
+from ..weights_io import read_weights as _read_weights
 
 _WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 #: state-dict keys of the official network that are not part of it (loss helpers, MAE mask token)
@@ -65,44 +64,13 @@ def from_legacy(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _unwrap(obj: Any, source: str) -> Mapping[str, torch.Tensor]:
-    if isinstance(obj, Mapping):
-        for key in ("model", "state_dict", "params_ema", "params"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(torch.is_tensor(v) for v in inner.values()):
-                return inner
-        if obj and all(torch.is_tensor(v) for v in obj.values()):
-            return obj
-    raise WeightsError(f"{source}: not a state dict (expected tensors, raw or under 'model'/'state_dict')")
+#: wrapper keys of official TC-MoA files, in the order tried
+_WRAPPERS = ("model", "state_dict", "params_ema", "params")
 
 
 def read_weights(weights: Any) -> tuple[Mapping[str, torch.Tensor], dict[str, Any] | None, str]:
     """``(state dict, our config or None, source name)`` from a path or an in-memory dict."""
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file not found")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors import safe_open
-
-                with safe_open(str(path), framework="pt") as f:
-                    meta = f.metadata() or {}
-                    sd = {k: f.get_tensor(k) for k in f.keys()}
-                return sd, (json.loads(meta["config"]) if "config" in meta else None), str(path)
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt / unsupported / pickled code
-            raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-        return _unwrap(obj, str(path)), None, str(path)
-    if isinstance(weights, Mapping):
-        return _unwrap(weights, "state dict"), None, "state dict"
-    raise WeightsError(f"weights must be a path or a state dict, got {type(weights).__name__}")
-
-
-def _describe(keys: list[str], n: int = 6) -> str:
-    keys = sorted(keys)
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
+    return _read_weights(weights, _WRAPPERS)
 
 
 def _guess_preset(sd: Mapping[str, torch.Tensor]) -> str:
@@ -125,12 +93,7 @@ def load_tcmoa_weights(model: torch.nn.Module, weights: Any, strict: bool = True
     checkpoint keys not used).
     """
     sd, cfg, source = read_weights(weights)
-    if cfg is not None:
-        mine = model.config.to_dict()
-        diff = {k: (cfg[k], v) for k, v in mine.items() if k in cfg and cfg[k] != v and k not in _RUNTIME_FIELDS}
-        if diff:
-            raise WeightsError(f"{source}: weights were saved with a different config: "
-                               + ", ".join(f"{k}={a!r} (model has {b!r})" for k, (a, b) in diff.items()))
+    check_config(cfg, model.config.to_dict(), source, ignore=_RUNTIME_FIELDS)
     if is_legacy_layout(sd):
         sd = from_legacy(sd)
     ignored = [k for k in sd if _IGNORED.match(k)]
@@ -143,18 +106,9 @@ def load_tcmoa_weights(model: torch.nn.Module, weights: Any, strict: bool = True
         missing = [k for k in own if k not in sd and model.is_backbone_key(k)]
     else:
         missing = [k for k in own if k not in sd and not _SOURCE_EMB.search(k) and not _BUFFERS.search(k)]
-    if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_describe(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_describe(unexpected)}")
-        kind = "MAE backbone" if backbone_only else "TC-MoA"
-        raise WeightsError(f"{source}: {kind} weights do not fit this model ({'; '.join(parts)}){_guess_preset(sd)}")
-    bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in sd if k in own and sd[k].shape != own[k].shape]
-    if bad:
-        raise WeightsError(f"{source}: shape mismatch for {len(bad)} tensor(s): {'; '.join(bad[:4])}{_guess_preset(sd)}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items() if k in own}, strict=False)
+    kind = "MAE backbone weights" if backbone_only else "TC-MoA weights"
+    check_fit(sd, own, source, missing if strict else (), unexpected if strict else (), what=kind, suffix=_guess_preset(sd))
+    load_known(model, sd, own)
     kept = [k for k in own if k not in sd]
     if not backbone_only and any(_SOURCE_EMB.search(k) for k in kept):
         warnings.warn(f"{source}: no source embeddings (modal_shifts) in the checkpoint, as in every official "
@@ -166,12 +120,4 @@ def load_tcmoa_weights(model: torch.nn.Module, weights: Any, strict: bool = True
 
 def save_tcmoa_weights(model: torch.nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
     """Write ``model.state_dict()`` (official key names) + config metadata to safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    meta = {"config": json.dumps(model.config.to_dict()), "format": "unifuse-tcmoa-1"}
-    meta.update(extra_metadata or {})
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return save_weights(model, path, "unifuse-tcmoa-1", extra_metadata)

@@ -9,14 +9,13 @@ mapped key by key; their deterministic buffers (``attn_mask``,
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from ...errors import WeightsError
+from ..weights_io import check_config, check_fit, load_known, read_weights, save_weights
 
 _WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 _BUFFER_SUFFIXES = (".attn_mask", ".relative_position_index", ".hamming_highpass")
@@ -51,88 +50,19 @@ def from_official(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def unwrap(obj: Any, source: str) -> Mapping[str, torch.Tensor]:
-    """Return the state dict inside a checkpoint object (raw or wrapped)."""
-    if isinstance(obj, Mapping):
-        for key in ("params_ema", "params", "state_dict", "model"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(torch.is_tensor(v) for v in inner.values()):
-                return inner
-        if obj and all(torch.is_tensor(v) for v in obj.values()):
-            return obj
-    raise WeightsError(f"{source}: not a state dict (expected tensors, raw or under 'state_dict'/'params'/'params_ema')")
-
-
-def read_weights(weights: Any) -> tuple[Mapping[str, torch.Tensor], dict[str, Any] | None, str]:
-    """``(state_dict, config-or-None, source name)`` from a path or an in-memory dict."""
-    if isinstance(weights, (str, Path)):
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file not found")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors import safe_open
-
-                with safe_open(str(path), framework="pt") as f:
-                    meta = f.metadata() or {}
-                    sd = {k: f.get_tensor(k) for k in f.keys()}
-                cfg = json.loads(meta["config"]) if "config" in meta else None
-                return sd, cfg, str(path)
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except WeightsError:
-            raise
-        except Exception as exc:  # corrupt / unsupported file
-            raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-        return unwrap(obj, str(path)), None, str(path)
-    if isinstance(weights, Mapping):
-        return unwrap(weights, "state dict"), None, "state dict"
-    raise WeightsError(f"weights must be a path or a state dict, got {type(weights).__name__}")
-
-
-def _describe(keys: list[str], n: int = 6) -> str:
-    keys = sorted(keys)
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
 def load_tita_weights(model: torch.nn.Module, weights: Any, strict: bool = True) -> None:
     """Load weights into ``model``; raise :class:`WeightsError` naming keys that do not fit."""
     sd, cfg, source = read_weights(weights)
-    if cfg is not None:
-        mine = model.config.to_dict()
-        diff = {k: (cfg.get(k), v) for k, v in mine.items() if k in cfg and cfg[k] != v}
-        if diff:
-            raise WeightsError(f"{source}: weights were trained with a different config: "
-                               + ", ".join(f"{k}={a!r} (model has {b!r})" for k, (a, b) in diff.items()))
+    check_config(cfg, model.config.to_dict(), source)
     if is_official_layout(sd):
         sd = from_official(sd)
     sd = {k: v for k, v in sd.items() if not k.endswith(_BUFFER_SUFFIXES)}
     own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_describe(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_describe(unexpected)}")
-        raise WeightsError(f"{source}: weights do not fit this model ({'; '.join(parts)})")
-    bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in sd if k in own and sd[k].shape != own[k].shape]
-    if bad:
-        raise WeightsError(f"{source}: shape mismatch for {len(bad)} tensor(s): {'; '.join(bad[:4])}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items() if k in own}, strict=False)
+    missing, unexpected = ([k for k in own if k not in sd], [k for k in sd if k not in own]) if strict else ((), ())
+    check_fit(sd, own, source, missing, unexpected)
+    load_known(model, sd, own)
 
 
 def save_tita_weights(model: torch.nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
     """Write ``model.state_dict()`` + config metadata to a safetensors file (atomically)."""
-    import os
-
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    meta = {"config": json.dumps(model.config.to_dict()), "format": "unifuse-tita-1"}
-    meta.update(extra_metadata or {})
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return save_weights(model, path, "unifuse-tita-1", extra_metadata)
