@@ -28,7 +28,7 @@ SHARED = Path(os.environ.get("UNIFUSE_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average, machine_line, md_table  # noqa: E402
+from common import load_average, machine_line, md_table, write_report  # noqa: E402
 
 
 def load_pair(h=480, w=640):
@@ -94,9 +94,7 @@ def main() -> int:
         f"Median and max over {args.rounds} interleaved rounds after one warm-up call.", "",
         md_table(["operator (on the pair)", "median (ms)", "max (ms)"], rows), "",
     ])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    write_report(args.out, text)
     return 0
 
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average, machine_line, md_table  # noqa: E402
+from common import load_average, machine_line, md_table, write_report  # noqa: E402
 
 
 def main() -> int:
@@ -84,9 +84,7 @@ def main() -> int:
         md_table(["threads", "size", "mode", "wall median (s)", "wall min (s)", "CPU median (s)"], rows), "",
         "Ratios: " + "; ".join(ratio) + ".", "",
     ])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    write_report(args.out, text)
     return 0
 
 

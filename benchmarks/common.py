@@ -104,3 +104,12 @@ def md_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def write_report(out: str | os.PathLike, text: str) -> None:
+    """Write a benchmark's Markdown result to ``out`` (atomically, folders created) and print it."""
+    from unifuse.io.atomic import atomic_write_text
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(out), text)
+    print(text)
