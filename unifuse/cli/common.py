@@ -70,6 +70,22 @@ def model_call_options(args: argparse.Namespace) -> dict:
     return {n: getattr(args, n) for n in model_call_flags() if getattr(args, n, None) is not None}
 
 
+def is_folder_mode(args: argparse.Namespace) -> bool:
+    """Whether ``args`` ask for folder mode (``--a DIR --b DIR``) rather than one pair (two ``sources``).
+
+    Raises:
+        ConfigError: both or neither given, one folder only, or not exactly two images.
+    """
+    batch = args.dir_a is not None or args.dir_b is not None
+    if batch and args.sources:
+        raise ConfigError("give either two images or --a DIR --b DIR, not both")
+    if batch and (args.dir_a is None or args.dir_b is None):
+        raise ConfigError("folder mode needs both --a DIR and --b DIR")
+    if not batch and len(args.sources) != 2:
+        raise ConfigError(f"expected two source images, got {len(args.sources)}")
+    return batch
+
+
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; on a busy machine 1 is often fastest)")

@@ -24,7 +24,7 @@ from ..data.degrade import ORDER, TASKS, TYPES, canonical, check_types, degrade_
 from ..errors import ConfigError, InputMismatchError, UnifuseError
 from ..io import read_image, write_image
 from ..io.atomic import atomic_write_text
-from .common import add_threads_arg, apply_threads
+from .common import add_threads_arg, apply_threads, is_folder_mode
 from .fuse import pair_folders
 
 CSV_COLUMNS = ("name_a", "name_b", "task", "seed", "pair_seed", "types", "applied_to", "params", "prompt")
@@ -125,13 +125,7 @@ def run(args: argparse.Namespace) -> int:
     n = parse_n(args.n) if args.n is not None else (1, 3)
     if not args.output:
         raise ConfigError("-o/--output DIR is required")
-    batch = args.dir_a is not None or args.dir_b is not None
-    if batch and args.sources:
-        raise ConfigError("give either two images or --a DIR --b DIR, not both")
-    if batch and (args.dir_a is None or args.dir_b is None):
-        raise ConfigError("folder mode needs both --a DIR and --b DIR")
-    if not batch and len(args.sources) != 2:
-        raise ConfigError(f"expected two source images A B, got {len(args.sources)}")
+    batch = is_folder_mode(args)
     out = Path(args.output)
     if not batch:
         pa, pb = Path(args.sources[0]), Path(args.sources[1])

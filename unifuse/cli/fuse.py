@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, InputMismatchError, UnifuseError
 from ..io import write_image
 from ..io.image import WRITE_FORMATS
-from .common import add_fuse_options, add_model_args, add_model_call_args, add_threads_arg, apply_threads, model_call_options
+from .common import (add_fuse_options, add_model_args, add_model_call_args, add_threads_arg, apply_threads, is_folder_mode,
+                     model_call_options)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -75,13 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     if is_stack_mode(args):
         return run_stack(args)
-    batch = args.dir_a is not None or args.dir_b is not None
-    if batch and args.sources:
-        raise ConfigError("give either two images or --a DIR --b DIR, not both")
-    if batch and (args.dir_a is None or args.dir_b is None):
-        raise ConfigError("batch mode needs both --a DIR and --b DIR")
-    if not batch and len(args.sources) != 2:
-        raise ConfigError(f"expected two source images, got {len(args.sources)}")
+    batch = is_folder_mode(args)
     out = Path(args.output)
     if not batch:
         _output_suffix(out)
