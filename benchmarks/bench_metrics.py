@@ -129,7 +129,8 @@ def compare(args) -> int:
     base = Path(args.baseline).resolve()
     runs: dict = {"before": [], "after": []}
     for r in range(args.rounds):
-        for label, root in (("before", base), ("after", REPO)):
+        order = (("before", base), ("after", REPO))
+        for label, root in (order if r % 2 == 0 else order[::-1]):  # alternate who runs first
             with tempfile.TemporaryDirectory() as td:
                 out = Path(td) / "t.json"
                 env = dict(os.environ, PYTHONPATH=str(root))
