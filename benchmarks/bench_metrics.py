@@ -1,6 +1,13 @@
 """Time the fusion-metric suite on one 630x460 RGB triple (VIFB carLight/GFF, native mode).
 
     python benchmarks/bench_metrics.py [--threads 1,2] [--repeats 3] [--device cpu] [--all] [--out benchmarks/results/metrics.md]
+    python benchmarks/bench_metrics.py --baseline /path/to/old/checkout --rounds 3 [--threads 2] [--metrics qp,qcb,suite]
+
+``--baseline``: before/after comparison. Child processes alternate between the old code
+(``PYTHONPATH`` = the baseline checkout) and this checkout, ``--rounds`` times each, so both
+see the same machine load; each child times every default metric once (after a warm-up) and
+the whole suite in one ``evaluate_batch`` call. Reports medians and old/new ratios (written to
+``benchmarks/results/metrics_compare.md``).
 
 Reports the median wall time per metric (after one warm-up call, which also fills caches
 such as FMI's binary-window table), for the whole default suite in one ``evaluate_batch``
@@ -93,6 +100,80 @@ def _run(M, a, b, f, threads: int, args):
     return times, total, t_cdd, (load0, _load())
 
 
+def _child(args) -> int:
+    """One timing pass (used by ``--baseline``): JSON ``{metric: seconds, "SUITE": seconds}``."""
+    import json
+
+    from unifuse import metrics as M
+
+    torch.set_num_threads(int(str(args.threads).split(",")[0]))
+    (a, b, f), _ = load_triple(args.device)
+    res = {}
+    names = args.metrics.split(",") if args.metrics else M.list_metrics(default_only=True) + ["suite"]
+    for name in (n for n in names if n != "suite"):
+        m = M.create(name)
+        res[name] = timeit(lambda: m(a, b, f, mode=args.mode), 1, args.device)
+    suite = M.default_metrics()
+    if "suite" in names:
+        res["SUITE"] = timeit(lambda: M.evaluate_batch(f, a, b, metrics=suite, mode=args.mode), 1, args.device)
+    res["_module"] = M.__file__
+    Path(args.child_json).write_text(json.dumps(res))
+    return 0
+
+
+def compare(args) -> int:
+    """Interleaved before/after rounds of :func:`_child` in subprocesses."""
+    import json
+    import subprocess
+
+    base = Path(args.baseline).resolve()
+    runs: dict = {"before": [], "after": []}
+    for r in range(args.rounds):
+        order = (("before", base), ("after", REPO))
+        for label, root in (order if r % 2 == 0 else order[::-1]):  # alternate who runs first
+            with tempfile.TemporaryDirectory() as td:
+                out = Path(td) / "t.json"
+                env = dict(os.environ, PYTHONPATH=str(root))
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--child-json", str(out), "--threads",
+                       str(args.threads), "--device", args.device, "--mode", args.mode]
+                if args.metrics:
+                    cmd += ["--metrics", args.metrics]
+                subprocess.run(cmd, env=env, cwd=td, check=True)
+                res = json.loads(out.read_text())
+            if not res.pop("_module").startswith(str(root)):
+                raise SystemExit(f"child did not import unifuse from {root}")
+            runs[label].append(res)
+            print(f"round {r + 1} {label}: " + ", ".join(f"{k} {v:.2f} s" for k, v in res.items()) + f", load {_load():.1f}",
+                  file=sys.stderr)
+    med = {k: {n: statistics.median(x[n] for x in v) for n in v[0]} for k, v in runs.items()}
+    names = sorted((n for n in med["before"] if n != "SUITE"), key=lambda n: -med["before"][n])
+    lines = [
+        "# Metric timings: before / after",
+        "",
+        f"Input: {load_triple('cpu')[1]}, mode `{args.mode}`, {args.threads} thread(s), device `{args.device}`, "
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        f"Before = `{base}`, after = `{REPO}`; {args.rounds} interleaved rounds (child processes alternate), "
+        "medians; each child times every metric once after a warm-up call. Ratio = before / after.",
+        "",
+        f"Command: `python benchmarks/bench_metrics.py --baseline {base} --rounds {args.rounds} --threads {args.threads}"
+        + (f" --metrics {args.metrics}" if args.metrics else "") + "`",
+        "",
+        "| metric | before (ms) | after (ms) | speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    if "SUITE" in med["before"]:
+        lines.append(f"| **whole default suite (one `evaluate_batch`)** | **{med['before']['SUITE'] * 1e3:.0f}** | "
+                     f"**{med['after']['SUITE'] * 1e3:.0f}** | **{med['before']['SUITE'] / med['after']['SUITE']:.2f}x** |")
+    for n in names:
+        lines.append(f"| {n} | {med['before'][n] * 1e3:.1f} | {med['after'][n] * 1e3:.1f} | "
+                     f"{med['before'][n] / med['after'][n]:.2f}x |")
+    out = args.out if args.out != REPO / "benchmarks" / "results" / "metrics.md" else REPO / "benchmarks" / "results" / "metrics_compare.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", default="2", help="intra-op thread counts, comma-separated (e.g. 1,2)")
@@ -101,7 +182,16 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", default="native", choices=["native", "gray"])
     ap.add_argument("--all", action="store_true", help="also time the non-default variants (slow)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "metrics.md")
+    ap.add_argument("--baseline", default=None, metavar="DIR", help="old checkout to compare with (interleaved)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --baseline")
+    ap.add_argument("--metrics", default=None, help="with --baseline: comma-separated metrics to time one by one, 'suite' for the whole "
+                    "default suite in one call (default: every default metric and 'suite')")
+    ap.add_argument("--child-json", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child_json:
+        return _child(args)
+    if args.baseline:
+        return compare(args)
     thread_counts = [int(t) for t in str(args.threads).split(",")]
     from unifuse import metrics as M
 

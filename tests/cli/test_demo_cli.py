@@ -106,6 +106,7 @@ def test_demo_without_data_and_unseen_tasks(tmp_path, monkeypatch, capsys):
     (["--models", ","], "--models"),
     (["--models", "nonexistent"], "unknown model"),
     (["--max-pairs", "-1"], "--max-pairs"),
+    (["--max-side", "8"], "--max-side"),
     (["--data", "{tmp}/missing"], "--data"),
     (["--weights", "{tmp}/corrupt.safetensors"], "cannot read weights"),
 ])
@@ -127,3 +128,23 @@ def test_available_models_with_weights(monkeypatch):
     assert available_models()[0] == BASELINES
     names, note = available_models("runs/x")
     assert names == ["tita"] + BASELINES and "runs/x" in note
+
+
+def test_shrink_pair_keeps_sources_and_ground_truth_aligned():
+    import numpy as np
+
+    from unifuse.cli.demo import shrink_pair
+    from unifuse.data.samples import SamplePair
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((300, 450, 3), dtype=np.float32)
+    gray = rng.random((300, 450), dtype=np.float32)
+    pair = SamplePair("p", "IVF", rgb, gray, rgb.copy())
+    small = shrink_pair(pair, 150)
+    assert small.a.shape == (100, 150, 3) and small.b.shape == (100, 150) and small.ground_truth.shape == (100, 150, 3)
+    assert small.a.dtype == np.float32 and 0 <= small.a.min() and small.a.max() <= 1
+    # area resampling by 3: each output pixel is the mean of a 3x3 block
+    np.testing.assert_allclose(small.b[0, 0], gray[:3, :3].mean(), rtol=1e-5)
+    np.testing.assert_array_equal(small.a, small.ground_truth)
+    assert shrink_pair(pair, 0) is pair and shrink_pair(pair, 450) is pair
+    assert shrink_pair(SamplePair("q", "MED", gray, gray, None), 225).ground_truth is None

@@ -23,6 +23,10 @@ from .common import add_threads_arg, apply_threads
 
 BASELINES = ["average", "max", "laplacian", "mertens"]
 
+#: default ``--max-side``: the samples are fused at most this large (TITA's time grows with the
+#: pixel count; at 320 px the structures the pairs are made to show are still several windows wide)
+DEFAULT_MAX_SIDE = 320
+
 _CITATION = ("Real pairs come from public benchmarks: VIFB (Zhang et al., CVPRW 2020), MEFB (Zhang, Information "
              "Fusion 2021), MFIFB (Zhang, TPAMI 2021).")
 
@@ -47,6 +51,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-unseen", action="store_true", help="do not include the unseen-task pairs (pan-sharpening, medical-like)")
     p.add_argument("--max-pairs", type=int, default=0, metavar="N",
                    help="at most N pairs per group (built-in, real, unseen); 0 = all (default)")
+    p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
+                   help=f"shrink pairs whose longer side exceeds PX pixels (area resampling; sources and ground "
+                        f"truth alike) to keep the demo quick on a CPU; 0 = full size (default {DEFAULT_MAX_SIDE})")
     p.set_defaults(func=run)
 
 
@@ -89,6 +96,33 @@ def _choose_models(args: argparse.Namespace) -> tuple[list[str], str]:
     return wanted, (note if "tita" in wanted else "")
 
 
+def shrink_pair(pair, max_side: int):
+    """``pair`` with every image resized (area averaging) so its longer side is at most
+    ``max_side`` pixels; the pair itself when it is already that small or ``max_side`` is 0.
+    Sources and ground truth share one size, so full-reference scores stay aligned."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    h, w = pair.a.shape[:2]
+    if max_side <= 0 or max(h, w) <= max_side:
+        return pair
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+
+    def rs(x):
+        if x is None:
+            return None
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+        y = F.interpolate(t, size=size, mode="area")[0]
+        return (y[0] if np.ndim(x) == 2 else y.permute(1, 2, 0)).clamp(0, 1).numpy().astype(x.dtype)
+
+    return dataclasses.replace(pair, a=rs(pair.a), b=rs(pair.b), ground_truth=rs(pair.ground_truth))
+
+
 def collect_pairs(args: argparse.Namespace) -> list[tuple[str, list]]:
     """``[(group label, [SamplePair, ...]), ...]`` for the demo (see the module docstring)."""
     from ..data.devpairs import find_data_root, load_dev_pairs
@@ -105,7 +139,8 @@ def collect_pairs(args: argparse.Namespace) -> list[tuple[str, list]]:
             groups.append(("real held-out pair", cap(load_dev_pairs(root))))
     if not args.no_unseen:
         groups.append(("unseen task", cap(load_all_unseen())))
-    return [(g, ps) for g, ps in groups if ps]
+    side = getattr(args, "max_side", 0)
+    return [(g, [shrink_pair(p, side) for p in ps]) for g, ps in groups if ps]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     if args.max_pairs < 0:
         raise ConfigError(f"--max-pairs must be >= 0, got {args.max_pairs}")
+    if args.max_side < 0 or 0 < args.max_side < 16:
+        raise ConfigError(f"--max-side must be 0 (full size) or >= 16 pixels, got {args.max_side}")
     t0 = time.perf_counter()
     out = Path(args.output)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -125,10 +162,19 @@ def run(args: argparse.Namespace) -> int:
     weights = {"tita": args.weights, args.tcmoa_model: tcmoa_weights(args.tcmoa_weights)}
     fusers = {n: Fuser(n, weights=weights.get(n), device=args.device) for n in names}
     groups = collect_pairs(args)
-    bar = tqdm(total=sum(len(ps) for _, ps in groups) * len(fusers), desc="demo", unit="fusion", disable=None)
+    total = sum(len(ps) for _, ps in groups) * len(fusers)
+    bar = tqdm(total=total, desc="demo", unit="fusion", disable=None)
+    done = [0]
+
+    def progress(model: str) -> None:
+        bar.update()
+        done[0] += 1
+        if bar.disable:  # no terminal (log file, CI): one plain line per fusion instead of a bar
+            print(f"demo: {done[0]}/{total} fusions ({model}), {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
     sections, rows = [], []
     for group, pairs in groups:
-        s, r = pair_sections(pairs, fusers, out, group=group, on_fused=lambda _: bar.update())
+        s, r = pair_sections(pairs, fusers, out, group=group, on_fused=progress)
         sections += s
         rows += r
     bar.close()
