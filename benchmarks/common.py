@@ -1,6 +1,7 @@
 """Small helpers shared by the benchmark scripts: machine description, timing, memory, output.
 
-Nothing here imports ``unifuse``; the scripts put the repository on ``sys.path`` themselves.
+Nothing here imports ``unifuse`` at import time (``write_report`` does, when called); the scripts put the
+repository on ``sys.path`` themselves.
 """
 
 from __future__ import annotations
