@@ -58,6 +58,16 @@ def _run_info(run: Path) -> dict:
         with open(log, newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= int(step)]
         wall = float(rows[-1]["time_s"]) if rows else None
+    mae = run / "mae_backbone.safetensors"  # stage 0: the exported backbone says which step it is
+    if mae.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(mae), framework="pt") as f:
+            step = int((f.metadata() or {}).get("step", step))
+        if log.is_file():
+            with open(log, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= int(step)]
+            wall = float(rows[-1]["time_s"]) if rows else None
     return {"folder": str(run), "step": step, "wall_time_s": wall, "checkpoint": str(ckpt) if ckpt else None,
             "config": config}
 
