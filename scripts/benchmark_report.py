@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's unifuse, not another installed copy
 SECTIONS = ("vifb", "dev", "generalisation")
 
 
