@@ -84,3 +84,10 @@ def test_never_the_default_and_large_still_refuses():
     vis, ir = _pair(32, 32)
     with pytest.raises(ConfigError, match="no trained weights ship for model 'tcmoa'"):
         unifuse.fuse(vis, ir, model="tcmoa", task="ivf")
+
+
+def test_demo_finds_them_only_when_asked_for_tcmoa_small():
+    from unifuse.cli.demo import tcmoa_weights
+
+    assert tcmoa_weights(None) is None  # default --tcmoa-model tcmoa (large): none ship
+    assert tcmoa_weights(None, "tcmoa_small") == shipped_weights_path("tcmoa_small")
