@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's unifuse, not another installed copy
 SECTIONS = ("vifb", "dev", "generalisation")
 
 
@@ -41,9 +42,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tcmoa-weights", default=None,
                    help="TC-MoA weights: include TC-MoA (task router per suite) when given or when weights ship")
     p.add_argument("--tcmoa-model", default="tcmoa", help="TC-MoA registry name: tcmoa (large), tcmoa_base, tcmoa_small ...")
+    p.add_argument("--max-pairs", type=int, default=None,
+                   help="only the first N dev pairs of each split (a restricted run; say so with --note)")
+    p.add_argument("--baselines", default=None,
+                   help="comma-separated training-free baselines to include, or 'none' (default: average,max,laplacian,mertens)")
+    p.add_argument("--skip-tita", action="store_true",
+                   help="leave TITA out (baselines and TC-MoA only; nothing is ranked)")
     p.add_argument("--note", action="append", default=[], help="extra note for the report (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    if args.max_pairs is not None and args.max_pairs < 1:
+        p.error("--max-pairs must be at least 1")
     if args.only and args.no_generalisation and "generalisation" in args.only:
         p.error("--only generalisation and --no-generalisation contradict each other")
     return args
@@ -60,15 +69,26 @@ def _sections(args: argparse.Namespace) -> dict:
     return out
 
 
+def _baselines(args: argparse.Namespace) -> dict:
+    """ReportConfig.baselines from --baselines (absent: the config's default)."""
+    if args.baselines is None:
+        return {}
+    names = [n.strip() for n in args.baselines.split(",") if n.strip() and n.strip() != "none"]
+    return {"baselines": tuple(names)}
+
+
 def tcmoa_spec(name: str, weights) -> list:
     """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]``."""
+    from unifuse.models import MODELS, _ensure_builtin
     from unifuse.models.tcmoa import TCMoA
     from unifuse.report.benchmark.scoring import ModelSpec
 
-    weights = weights if weights is not None else TCMoA.default_weights()
+    _ensure_builtin()
+    cls = getattr(MODELS.get(name).factory, "model_class", TCMoA)  # tcmoa_small ships its own weights
+    weights = weights if weights is not None else cls.default_weights()
     if weights is None:  # said after the report is written
         return []
-    return [ModelSpec(name, weights, "TC-MoA", "other")]
+    return [ModelSpec(name, weights, "TC-MoA" if name == "tcmoa" else f"TC-MoA ({name})", "other")]
 
 
 def main(argv=None) -> int:
@@ -85,6 +105,7 @@ def main(argv=None) -> int:
     cfg = ReportConfig(data=args.data or default_data_dir(), out=args.out, weights=args.weights, recompute=args.recompute,
                        extra_models=tcmoa_spec(args.tcmoa_model, args.tcmoa_weights),
                        progress=not args.no_progress, notes=args.note, **_sections(args),
+                       max_pairs=args.max_pairs, ours=None if args.skip_tita else "tita", **_baselines(args),
                        command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))
     try:
         md = build_report(cfg)

@@ -39,7 +39,9 @@ def data(tmp_path_factory):
 
 def test_models_with_weights_lists_shipped_and_training_free_not_ablations():
     names = models_with_weights()
-    assert names[0] == "tita" and {"average", "max", "laplacian", "mertens"} <= set(names)
+    assert {"tita", "tcmoa_small", "average", "max", "laplacian", "mertens"} <= set(names)
+    assert max(names.index("tita"), names.index("tcmoa_small")) < names.index("average")  # learned first
+    assert "tcmoa" not in names  # no weights ship for the large preset
     assert not any(n.startswith("tita_") for n in names)
 
 

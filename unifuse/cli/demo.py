@@ -69,17 +69,22 @@ def available_models(weights: str | None = None) -> tuple[list[str], str]:
                        "training-free baselines only (a randomly initialised network's output is not a result).")
 
 
-def tcmoa_weights(weights: str | None = None):
-    """TC-MoA weights to show (given or shipped), or ``None``: TC-MoA is then left out."""
+def tcmoa_weights(weights: str | None = None, name: str = "tcmoa"):
+    """TC-MoA weights to show (given, or shipped for the registry entry ``name``: only
+    ``tcmoa_small`` ships any), or ``None``: TC-MoA is then left out."""
+    from ..models import MODELS, _ensure_builtin
     from ..models.tcmoa import TCMoA
 
-    return weights if weights is not None else TCMoA.default_weights()
+    if weights is not None:
+        return weights
+    _ensure_builtin()
+    return getattr(MODELS.get(name).factory, "model_class", TCMoA).default_weights()
 
 
 def _choose_models(args: argparse.Namespace) -> tuple[list[str], str]:
     names, note = available_models(args.weights)
-    tw = tcmoa_weights(getattr(args, "tcmoa_weights", None))
     tname = getattr(args, "tcmoa_model", "tcmoa")
+    tw = tcmoa_weights(getattr(args, "tcmoa_weights", None), tname)
     if tw is not None:
         names = [names[0], tname, *names[1:]] if names and names[0] == "tita" else [tname, *names]
     else:
@@ -159,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     names, note = _choose_models(args)
     if note:
         print(note, file=sys.stderr)
-    weights = {"tita": args.weights, args.tcmoa_model: tcmoa_weights(args.tcmoa_weights)}
+    weights = {"tita": args.weights, args.tcmoa_model: tcmoa_weights(args.tcmoa_weights, args.tcmoa_model)}
     fusers = {n: Fuser(n, weights=weights.get(n), device=args.device) for n in names}
     groups = collect_pairs(args)
     total = sum(len(ps) for _, ps in groups) * len(fusers)

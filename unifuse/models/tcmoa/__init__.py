@@ -35,11 +35,34 @@ register_model("tcmoa", description="TC-MoA (CVPR 2024) task-customized mixture 
                "RGB; preset large (paper) unless preset=/official_config= is given", family="tcmoa")(build_tcmoa)
 
 
-def _preset_factory(preset: str):
-    def factory(**config: Any) -> TCMoA:
-        return build_tcmoa(preset=config.pop("preset", preset), **config)
+def _preset_class(preset: str) -> type:
+    """A subclass of :class:`TCMoA` per preset entry, whose ``default_weights()`` looks for
+    ``weights/tcmoa_<preset>.safetensors`` (so ``tcmoa_small`` can ship weights while ``tcmoa``,
+    the large preset, ships none and refuses to fuse without ``weights=``)."""
+    name = f"tcmoa_{preset}"
 
-    factory.model_class = TCMoA
+    def default_weights():
+        from .checkpoint import shipped_weights_path
+
+        return shipped_weights_path(name)
+
+    cls = type(f"TCMoA{preset.capitalize()}", (TCMoA,), {
+        "__doc__": f"TC-MoA built by the ``{name}`` registry entry (preset {preset!r}).",
+        "__module__": __name__, "default_weights": staticmethod(default_weights)})
+    globals()[cls.__name__] = cls  # importable by name (pickling, copies)
+    return cls
+
+
+def _preset_factory(preset: str):
+    cls = _preset_class(preset)
+
+    def factory(**config: Any) -> TCMoA:
+        p = config.pop("preset", preset)
+        if p != preset:  # another preset: this entry's shipped weights would not fit
+            return build_tcmoa(preset=p, **config)
+        return cls(preset_config(p, **config))
+
+    factory.model_class = cls
     return factory
 
 

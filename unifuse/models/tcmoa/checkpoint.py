@@ -44,9 +44,10 @@ _LEGACY_RULES = [
 ]
 
 
-def shipped_weights_path() -> Path | None:
-    """TC-MoA weights shipped with the package (``weights/tcmoa.safetensors``), or ``None``."""
-    p = _WEIGHTS_DIR / "tcmoa.safetensors"
+def shipped_weights_path(name: str = "tcmoa") -> Path | None:
+    """Weights shipped with the package for the registry name ``name``
+    (``weights/<name>.safetensors``: ``tcmoa`` = the large preset, ``tcmoa_small`` ...), or ``None``."""
+    p = _WEIGHTS_DIR / f"{name}.safetensors"
     return p if p.is_file() else None
 
 
