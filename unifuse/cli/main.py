@@ -15,7 +15,7 @@ import sys
 from ..errors import UnifuseError
 
 #: sub-command modules, in help order
-COMMANDS = ["fuse", "models", "demo", "eval", "train", "plot_training", "degrade", "tcmoa_maps"]
+COMMANDS = ["fuse", "models", "demo", "eval", "train", "plot_training", "degrade", "tcmoa_maps", "mmaif_prompts"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ def _ensure_builtin() -> None:
     from . import baselines  # noqa: F401
     from . import tita  # noqa: F401
     from . import tcmoa  # noqa: F401
+    from . import mmaif  # noqa: F401
 
 
 def list_models() -> list[str]:

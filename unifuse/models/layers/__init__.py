@@ -9,10 +9,16 @@ from .ipa import InteractionPixelAttention, PixelAttention
 from .token_exchange import TokenExchange
 from .cross_block import CrossSwinBlock
 from .oaf import OAFBranches, OAF, ConvFusionHead
+from .rope import rope_2d_angles, apply_rope
+from .adaln import LoRAAdaLN, modulate
+from .nafblock import NAFBlock, LayerNorm2d
+from .moe import MoEGLU, SwiGLU, route_topk, load_balance_loss
 
 __all__ = [
     "DropPath", "Mlp", "window_partition", "window_reverse", "relative_position_index",
     "shift_mask_windows", "WindowAttention", "CrossWindowAttention", "SwinBlock",
     "InteractionPixelAttention", "PixelAttention", "TokenExchange", "CrossSwinBlock",
     "OAFBranches", "OAF", "ConvFusionHead",
+    "rope_2d_angles", "apply_rope", "LoRAAdaLN", "modulate", "NAFBlock", "LayerNorm2d",
+    "MoEGLU", "SwiGLU", "route_topk", "load_balance_loss",
 ]
