@@ -58,6 +58,10 @@ def test_bad_inputs_are_refused_in_one_line(tiny):
         reg_only(a, a, mode="flow")
     with pytest.raises(ConfigError, match="unknown MMAIF preset"):
         unifuse.create_model("mmaif", preset="huge")
+    with pytest.raises(ConfigError, match="bad tokenizer_kwargs"):
+        unifuse.create_model("mmaif", preset="tiny", tokenizer="haar", tokenizer_kwargs={"f": 2})
+    haar = unifuse.create_model("mmaif", preset="tiny", tokenizer="haar")  # the preset's unshuffle kwargs are dropped
+    assert haar.tokenizer.z_ch == 192 and haar.pad_multiple == 16
 
 
 def test_weights_round_trip_adopts_the_file_config(tiny, tmp_path):

@@ -90,10 +90,10 @@ def test_a_user_tokenizer_plugs_in_by_registry():
 def test_hash_encoder_is_deterministic_across_processes():
     ids = hash_tokens("Remove the haze, and brighten it!", 4096, 77)
     code = "from unifuse.models.mmaif.text import hash_tokens; print(hash_tokens('Remove the haze, and brighten it!', 4096, 77))"
-    for seed in ("1", "999"):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": seed,
-                             "PATH": "/usr/bin:/bin"}, check=True, cwd=str(Path(__file__).resolve().parents[3]))
-        assert out.stdout.strip() == str(ids)
+    # the child's string hashes are salted differently from this process's (random or its own seed)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": "999",
+                         "PATH": "/usr/bin:/bin"}, check=True, cwd=str(Path(__file__).resolve().parents[3]))
+    assert out.stdout.strip() == str(ids)
     assert len(ids) == 6 and hash_tokens("remove THE haze and brighten it", 4096, 77) == ids  # case and punctuation ignored
 
 

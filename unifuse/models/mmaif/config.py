@@ -128,7 +128,12 @@ class MMAIFConfig:
             raise ConfigError(f"unknown MMAIF config key(s): {', '.join(unknown)}; valid: preset, {', '.join(sorted(names))}")
         if preset is not None and preset not in PRESETS:
             raise ConfigError(f"unknown MMAIF preset {preset!r}; available: {', '.join(PRESETS)}")
-        return cls(**{**(PRESETS[preset] if preset else {}), **d})
+        base = dict(PRESETS[preset]) if preset else {}
+        if "tokenizer" in d and "tokenizer_kwargs" not in d:  # the preset's kwargs belong to its own tokenizer
+            base.pop("tokenizer_kwargs", None)
+            if d["tokenizer"] != cls.tokenizer:
+                d["tokenizer_kwargs"] = {}
+        return cls(**{**base, **d})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...errors import ConfigError
 from ...registry import Registry
 
 TOKENIZERS: Registry[nn.Module] = Registry("tokenizer")
@@ -29,7 +30,12 @@ def register_tokenizer(name: str, description: str = ""):
 
 
 def create_tokenizer(name: str, **kwargs) -> "Tokenizer":
-    return TOKENIZERS.get(name).factory(**kwargs)
+    """Build a registered tokenizer; bad keyword arguments raise a one-line :class:`ConfigError`."""
+    factory = TOKENIZERS.get(name).factory
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"tokenizer {name!r}: bad tokenizer_kwargs {kwargs} ({exc})") from None
 
 
 class Tokenizer(nn.Module):
