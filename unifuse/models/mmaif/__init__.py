@@ -23,4 +23,4 @@ def _factory(**config) -> MMAIF:
 
 _factory.model_class = MMAIF
 register_model("mmaif", description="MMAIF (arXiv 2503.14944): degradation-aware, text-guided latent-DiT fusion "
-               "(reg / flow; no shipped weights)", family="mmaif", input_mode="rgb", trainable=True)(_factory)
+               "(reg / flow; ships a CPU-trained small reg model, see docs/mmaif_model_card.md)", family="mmaif", input_mode="rgb", trainable=True)(_factory)
