@@ -55,10 +55,14 @@ def test_fuse_folder_mode(tmp_path, weights):
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["0.png", "1.png"]
 
 
-def test_refusals_are_one_line(tmp_path, weights, capsys):
+def test_refusals_are_one_line(tmp_path, weights, capsys, monkeypatch):
+    from unifuse.models.mmaif import checkpoint
+
     a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png", seed=1)
     o = str(tmp_path / "o.png")
-    assert main(["fuse", str(a), str(b), "-o", o, "--model", "mmaif"]) != 0
+    with monkeypatch.context() as mp:
+        mp.setattr(checkpoint, "_WEIGHTS_DIR", tmp_path / "none")  # a build without shipped weights
+        assert main(["fuse", str(a), str(b), "-o", o, "--model", "mmaif"]) != 0
     assert "no trained weights ship for model 'mmaif'" in capsys.readouterr().err
     assert main(["fuse", str(a), str(b), "-o", o, "--model", "laplacian", "--prompt", "x"]) != 0
     assert "does not take --prompt" in capsys.readouterr().err

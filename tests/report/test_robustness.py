@@ -39,8 +39,9 @@ def data(tmp_path_factory):
 
 def test_models_with_weights_lists_shipped_and_training_free_not_ablations():
     names = models_with_weights()
-    assert {"tita", "tcmoa_small", "average", "max", "laplacian", "mertens"} <= set(names)
-    assert max(names.index("tita"), names.index("tcmoa_small")) < names.index("average")  # learned first
+    assert {"tita", "tcmoa_small", "mmaif", "average", "max", "laplacian", "mertens"} <= set(names)
+    learned = max(names.index("tita"), names.index("tcmoa_small"), names.index("mmaif"))
+    assert learned < names.index("average")  # learned models with shipped weights come first
     assert "tcmoa" not in names  # no weights ship for the large preset
     assert not any(n.startswith("tita_") for n in names)
 

@@ -84,6 +84,14 @@ def test_shipped_configs_are_valid(path):
         assert create_objective(cfg).name == cfg.objective.name
         assert cfg.task_names() == ["IVF", "MEF", "MFF"]
         return
+    if cfg.model["name"] == "mmaif":  # MMAIF recipes: model config + objective params
+        from unifuse.models.mmaif import MMAIFConfig
+        from unifuse.training.objectives import create_objective
+
+        MMAIFConfig.from_dict({k: v for k, v in cfg.model.items() if k != "name"})
+        assert create_objective(cfg).name == "mmaif"
+        assert cfg.task_names() == ["IVF", "MEF", "MFF"]
+        return
     TITAConfig.from_dict({k: v for k, v in cfg.model.items() if k != "name"})
     assert cfg.task_names() == ["IVF", "MFF", "MEF"]
 

@@ -204,6 +204,8 @@ def run(cfg: RobustnessConfig) -> tuple[List[dict], Dict[str, Any]]:
         fused_imgs = {}
         for m, fuser in fusers.items():
             t0 = time.perf_counter()
+            if "prompt" in getattr(fuser.model, "call_options", ()):  # language-guided (MMAIF): the degradation's prompt
+                fuser.model_options = {**fuser.model_options, "prompt": prompt}
             fused = fuser(a, b, output="pil")
             fuse_time[m] += time.perf_counter() - t0
             fused_imgs[m] = fused

@@ -82,11 +82,26 @@ def test_weights_round_trip_adopts_the_file_config(tiny, tmp_path):
         other.load_weights(sd)
 
 
-def test_refusal_without_weights():
+def test_refusal_without_weights(monkeypatch, tmp_path):
     from unifuse.inference.fuse import Fuser
+    from unifuse.models.mmaif import checkpoint
 
+    monkeypatch.setattr(checkpoint, "_WEIGHTS_DIR", tmp_path)  # a build without shipped weights
     with pytest.raises(ConfigError, match="no trained weights ship for model 'mmaif'"):
         Fuser("mmaif")
+
+
+def test_shipped_weights_load_by_default():
+    from unifuse.models.mmaif.checkpoint import read_config, shipped_weights_path
+
+    path = shipped_weights_path()
+    if path is None:
+        pytest.skip("this build ships no MMAIF weights")
+    net = unifuse.load_model("mmaif")  # no weights argument: the shipped file, its own config
+    assert net.config.to_dict() == read_config(path)
+    a = torch.rand(1, 3, 40, 56)
+    out = net(a, a.flip(-1), prompt="remove the noise")
+    assert out.shape == a.shape and 0 <= float(out.min()) and float(out.max()) <= 1
 
 
 @pytest.mark.parametrize("variant", ["reg", "flow"])

@@ -1,7 +1,8 @@
 """MMAIF (arXiv 2503.14944): degradation-aware, text-guided fusion with a latent DiT,
 registered as ``mmaif`` (default: the ``small`` preset; ``preset="tiny"|"small"|"paper"``
-or any :class:`MMAIFConfig` field as keyword). No weights ship: pass ``weights=FILE``
-(a file's stored config is adopted) or ``weights="random"``."""
+or any :class:`MMAIFConfig` field as keyword). ``load_model("mmaif")`` loads the shipped
+CPU-trained ``small`` regression weights (``docs/mmaif_model_card.md``); ``weights=FILE|RUN_DIR``
+another model (a file's stored config is adopted), ``weights="random"`` none."""
 
 from __future__ import annotations
 
@@ -23,4 +24,4 @@ def _factory(**config) -> MMAIF:
 
 _factory.model_class = MMAIF
 register_model("mmaif", description="MMAIF (arXiv 2503.14944): degradation-aware, text-guided latent-DiT fusion "
-               "(reg / flow; no shipped weights)", family="mmaif", input_mode="rgb", trainable=True)(_factory)
+               "(reg / flow; ships a CPU-trained small reg model, see docs/mmaif_model_card.md)", family="mmaif", input_mode="rgb", trainable=True)(_factory)

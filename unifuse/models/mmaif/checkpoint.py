@@ -16,9 +16,13 @@ __all__ = ["load_mmaif_weights", "save_mmaif_weights", "read_weights", "read_con
 _WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
 
+SHIPPED_FILE = "mmaif_small.safetensors"
+
+
 def shipped_weights_path() -> Path | None:
-    """The MMAIF weights shipped with the package, or ``None`` (this build ships none)."""
-    p = _WEIGHTS_DIR / "mmaif.safetensors"
+    """The MMAIF weights shipped with the package (``unifuse/weights/mmaif_small.safetensors``, a
+    CPU-trained ``small`` regression model; card: ``docs/mmaif_model_card.md``), or ``None``."""
+    p = _WEIGHTS_DIR / SHIPPED_FILE
     return p if p.is_file() else None
 
 

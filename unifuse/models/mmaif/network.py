@@ -170,7 +170,8 @@ class MMAIF(nn.Module):
 
     @staticmethod
     def default_weights():
-        """No MMAIF weights ship with this build (``None``): ``--weights`` is required."""
+        """The shipped CPU-trained ``small`` weights (``docs/mmaif_model_card.md``) or ``None``
+        (then ``--weights`` is required)."""
         from .checkpoint import shipped_weights_path
 
         return shipped_weights_path()

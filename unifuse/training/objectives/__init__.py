@@ -6,6 +6,7 @@ name           recipe
 ``tita``       TITA: three task forwards, FAMO-weighted combined gradient, one Adam step (default)
 ``tcmoa``      TC-MoA: per-task forward/backward/AdamW steps, warm-up + cosine lr, frozen backbone
 ``tcmoa_mae``  TC-MoA stage 0: masked-autoencoder pretraining of the backbone (spec §9.3)
+``mmaif``      MMAIF: degraded pairs + prompts, teacher GT, reg/flow DiT in latent space, cautious AdamW
 =============  ===============================================================================
 
 Select one in a config with ``objective: tcmoa`` or ``objective: {name: tcmoa, <params>}``.
@@ -33,7 +34,7 @@ def _ensure_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import mae, tcmoa, tita  # noqa: F401
+        from . import mae, mmaif, tcmoa, tita  # noqa: F401
 
 
 def list_objectives() -> list[str]:

@@ -1,0 +1,132 @@
+"""Copy an MMAIF training run's EMA weights into the package as the shipped MMAIF weights.
+
+Usage::
+
+    python scripts/ship_mmaif_weights.py RUN_DIR [--step N] [--kind ema|live] [--dtype fp16|fp32] [--hardware "..."]
+
+Writes ``unifuse/weights/mmaif_small.safetensors`` (the weights of the run's newest checkpoint, or
+of checkpoint ``--step``, with the model config in the metadata, so ``load_model("mmaif")`` builds
+the matching network) and ``unifuse/weights/mmaif_small.json`` (what the model card needs: the
+resolved training config, iterations, wall time, hardware, sha256). ``--dtype fp16`` (default)
+stores the learned parameters in float16 to halve the file (the tokenizer's latent statistics stay
+float32); the script loads the copy back through ``unifuse.load_model("mmaif")`` and reports the
+largest parameter difference and the largest output difference on a test pair against the
+float32 checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from unifuse.io.atomic import atomic_write_text  # noqa: E402
+from unifuse.training.checkpoint import latest_checkpoint, list_checkpoints  # noqa: E402
+
+WEIGHTS_DIR = REPO / "unifuse" / "weights"
+NAME = "mmaif_small"
+
+
+def _fail(msg: str) -> int:
+    print(f"ship_mmaif_weights: {msg}", file=sys.stderr)
+    return 2
+
+
+def _wall_time(run: Path, step: int) -> float | None:
+    log = run / "train_log.csv"
+    if not log.is_file():
+        return None
+    with open(log, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= step]
+    return float(rows[-1]["time_s"]) if rows else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", type=Path, help="training run folder (with checkpoints/)")
+    ap.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    ap.add_argument("--kind", choices=("ema", "live"), default="ema")
+    ap.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16")
+    ap.add_argument("--dest", type=Path, default=WEIGHTS_DIR)
+    ap.add_argument("--hardware", default=None)
+    args = ap.parse_args(argv)
+
+    root = args.run / "checkpoints"
+    ckpt = (latest_checkpoint(root) if args.step is None else dict(list_checkpoints(root)).get(args.step)) if root.is_dir() else None
+    if ckpt is None:
+        return _fail(f"{args.run}: no checkpoint" + (f" for step {args.step}" if args.step is not None else ""))
+    state = json.loads((ckpt / "state.json").read_text())
+    step = int(state["step"])
+    config = state["state"]["config"]
+    if config["model"]["name"] != "mmaif":
+        return _fail(f"{ckpt}: not an MMAIF run ({config['model']['name']})")
+
+    import unifuse
+    from unifuse.models.mmaif import save_mmaif_weights
+
+    torch.set_num_threads(1)
+    model_kw = {k: v for k, v in config["model"].items() if k != "name"}
+    sd = load_file(str(ckpt / ("ema.safetensors" if args.kind == "ema" else "model.safetensors")))
+    ref = unifuse.create_model("mmaif", **model_kw)
+    ref.load_weights(sd)
+    ref.eval()
+    ship = unifuse.create_model("mmaif", **model_kw)
+    ship.load_weights(sd)
+    if args.dtype == "fp16":
+        for name, p in ship.named_parameters():
+            p.data = p.data.half()
+    args.dest.mkdir(parents=True, exist_ok=True)
+    out = args.dest / f"{NAME}.safetensors"
+    save_mmaif_weights(ship, out, {"step": str(step), "recipe": str(config.get("name")), "kind": args.kind, "dtype": args.dtype})
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+
+    # check: the package loads these weights (as float32) and fuses like the checkpoint
+    net = unifuse.load_model("mmaif", weights=str(out))
+    loaded = net.state_dict()
+    pdiff = max(float((loaded[k] - v.float()).abs().max()) for k, v in ref.state_dict().items())
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 3, 96, 128, generator=g), torch.rand(1, 3, 96, 128, generator=g)
+    with torch.no_grad():
+        mode = ref.config.variants[0]
+        odiff = float((net(a, b, prompt="remove the noise", mode=mode) - ref(a, b, prompt="remove the noise", mode=mode)).abs().max())
+    if args.dtype == "fp32" and pdiff:
+        return _fail(f"loaded weights differ from the checkpoint (max {pdiff})")
+
+    info = {
+        "model": "mmaif",
+        "preset": model_kw.get("preset"),
+        "variants": list(ref.config.variants),
+        "parameters": sum(p.numel() for p in ref.parameters()),
+        "weights": {"file": out.name, "sha256": sha, "dtype": args.dtype,
+                    "kind": ("EMA (exponential moving average) of the training weights" if args.kind == "ema"
+                             else "live training weights (not the EMA)"),
+                    "max_abs_param_diff_vs_checkpoint": pdiff, "max_abs_output_diff_vs_checkpoint_96x128": odiff},
+        "step": step,
+        "iterations_planned": config.get("iterations"),
+        "wall_time_s": _wall_time(args.run, step),
+        "hardware": args.hardware or f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "torch": torch.__version__,
+        "checkpoint": str(ckpt),
+        "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "config": config,
+    }
+    atomic_write_text(args.dest / f"{NAME}.json", json.dumps(info, indent=1) + "\n")
+    print(f"wrote {out} (step {step}, {args.dtype}, sha256 {sha[:16]}, {out.stat().st_size / 2**20:.2f} MiB; "
+          f"max |Δparam| {pdiff:.2e}, max |Δoutput| {odiff:.2e}) and {args.dest / (NAME + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""MMAIF training objective (spec mmaif.md §5, §6): cautious AdamW by hand, parameter groups,
+schedule, exact resume, export that ``load_model`` reads, CLI smoke run, clear config errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from unifuse.cli.main import main
+from unifuse.errors import ConfigError
+from unifuse.training.cautious import CautiousAdamW
+from unifuse.training.config import load_config
+from unifuse.training.logging import read_csv
+from unifuse.training.objectives.mmaif import no_decay, param_groups
+from unifuse.training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "mmaif_tiny.yaml"
+
+
+def _tiny(**over):
+    return load_config(TINY, over)
+
+
+def _tiny_reg(**over):  # regression DiT only: half the cost (the CLI smoke run trains both)
+    return _tiny(**{"model.variants": ["reg"], "objective.variant": "reg", **over})
+
+
+def test_cautious_adamw_without_mask_is_torch_adamw():
+    torch.manual_seed(0)
+    w0 = torch.randn(5, 4)
+    a, b = w0.clone().requires_grad_(True), w0.clone().requires_grad_(True)
+    oa = CautiousAdamW([a], lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, caution=False)
+    ob = torch.optim.AdamW([b], lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    for k in range(5):
+        g = torch.randn(5, 4)
+        a.grad, b.grad = g.clone(), g.clone()
+        oa.step()
+        ob.step()
+    assert torch.allclose(a, b, atol=1e-6, rtol=0)
+
+
+def test_cautious_mask_on_a_hand_case():
+    """Second step: m̂, v̂ by hand; u·g <= 0 entries are masked, the rest rescaled by 1/mean(mask)."""
+    p = torch.zeros(4, requires_grad=True)
+    opt = CautiousAdamW([p], lr=0.1, betas=(0.5, 0.5), eps=0.0, weight_decay=0.0, caution=True)
+    g1 = torch.tensor([1.0, 1.0, -1.0, 2.0])
+    p.grad = g1.clone()
+    opt.step()  # u = sign(g1): every entry agrees with g -> mask all ones, p = -0.1·sign(g1)
+    assert torch.allclose(p, -0.1 * g1.sign())
+    g2 = torch.tensor([-3.0, 1.0, 0.25, 2.0])
+    p.grad = g2.clone()
+    opt.step()
+    m = (0.5 * 0.5 * g1 + 0.5 * g2) / (1 - 0.25)  # m2 = 0.25·g1 + 0.5·g2 over (1 − 0.5²)
+    v = (0.25 * g1 ** 2 + 0.5 * g2 ** 2) / (1 - 0.25)
+    u = m / v.sqrt()
+    mask = (u * g2 > 0).float()
+    assert mask.tolist() == [1.0, 1.0, 0.0, 1.0]  # entry 2: momentum still negative, gradient positive
+    expected = -0.1 * g1.sign() - 0.1 * u * mask / mask.mean()
+    assert torch.allclose(p.detach(), expected, atol=1e-6)
+
+
+def test_param_groups_skip_decay_on_bias_norm_eta_and_pe_mlp():
+    from unifuse.models import create_model
+    from unifuse.models.mmaif.objective import dit_parameters
+
+    model = create_model("mmaif", preset="tiny", variants=["reg"])
+    params = dit_parameters(model)
+    nodecay, decay = param_groups(model, params, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    nd = {names[id(p)] for p in nodecay["params"]}
+    d = {names[id(p)] for p in decay["params"]}
+    assert nodecay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.01
+    assert len(nd) + len(d) == len(params)
+    assert "dits.reg.blocks.0.attn.eta" in nd and "dits.reg.pos.mlp_h.0.weight" in nd
+    assert "dits.reg.blocks.0.attn.qkv.weight" in d and "dits.reg.blocks.0.moe.experts.0.w1.weight" in d
+    assert any(n.startswith("text_encoder.") for n in d)  # the hash encoder trains (with decay: a 2-D table)
+    assert not any(n.startswith("tokenizer.") for n in nd | d)
+    assert no_decay("x.norm1.weight", torch.nn.Parameter(torch.ones(3)))
+
+
+def test_resume_equals_uninterrupted_run_and_exports_load(tmp_path):
+    import unifuse
+
+    full = Trainer(_tiny_reg(), tmp_path / "full", progress=False)
+    lr = [full.objective.lr_at(s) for s in (1, 2, 3, 4)]
+    assert lr[0] == pytest.approx(0.5e-3) and lr[1] == pytest.approx(1e-3) and lr[1] > lr[2] > lr[3]
+    full.fit()
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_2(trainer, res):
+        if res.step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(_tiny_reg(), tmp_path / "cut", callbacks=[stop_after_2], progress=False).fit()
+    Trainer(_tiny_reg(), tmp_path / "cut", resume=True, progress=False).fit()
+    for f in ("model.safetensors", "model_ema.safetensors", "mmaif.safetensors"):
+        a, b = load_file(tmp_path / "full" / f), load_file(tmp_path / "cut" / f)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    rows = read_csv(tmp_path / "full" / "train_log.csv")
+    assert strip(rows) == strip(read_csv(tmp_path / "cut" / "train_log.csv"))
+    assert len(rows) == 4 and all(float(r[f"{t}_IVF"]) > 0 for r in rows for t in ("reg", "aux", "balance"))
+
+    # the DiTs and the hash encoder moved, the (weight-free) tokenizer got fitted statistics
+    init = unifuse.create_model("mmaif", preset="tiny")
+    trained = load_file(tmp_path / "full" / "model.safetensors")
+    assert not torch.equal(trained["dits.reg.blocks.0.attn.qkv.weight"], init.state_dict()["dits.reg.blocks.0.attn.qkv.weight"])
+    assert not torch.equal(trained["text_encoder.embed.weight"], init.state_dict()["text_encoder.embed.weight"])
+    assert not torch.equal(trained["tokenizer.scale"], torch.ones_like(trained["tokenizer.scale"]))
+
+    # both exports load: the run folder (EMA weights) and the single self-describing file
+    x, y = torch.rand(1, 3, 37, 45), torch.rand(1, 3, 37, 45)
+    outs = []
+    for w in (tmp_path / "full", tmp_path / "full" / "mmaif.safetensors"):
+        net = unifuse.load_model("mmaif", weights=str(w))
+        assert net.config.variants == ("reg",)
+        outs.append(net(x, y, prompt="remove the noise", mode="reg"))
+    assert torch.equal(outs[0], outs[1]) and outs[0].shape == (1, 3, 37, 45)
+
+
+def test_cli_smoke_run_trains_both_variants(tmp_path):
+    import unifuse
+
+    run = tmp_path / "run"
+    assert main(["train", str(TINY), "--out", str(run), "--no-progress", "--iterations", "2"]) == 0
+    assert (run / "checkpoints").is_dir()
+    rows = read_csv(run / "train_log.csv")
+    assert len(rows) == 2 and all(float(r["flow_MEF"]) > 0 and float(r["reg_MEF"]) > 0 for r in rows)
+    init = unifuse.create_model("mmaif", preset="tiny").state_dict()
+    trained = load_file(run / "model.safetensors")
+    for k in ("dits.reg.final.weight", "dits.flow.final.weight"):
+        assert not torch.equal(trained[k], init[k]), k
+    net = unifuse.load_model("mmaif", weights=str(run / "mmaif.safetensors"))
+    x = torch.rand(1, 3, 24, 40)
+    assert net(x, x.flip(-1), mode="flow", steps=2, prompt="brighten it").shape == (1, 3, 24, 40)
+
+
+def test_bad_settings_are_config_errors(tmp_path):
+    for over in ({"objective.variant": "diffusion"}, {"objective.bogus": 1}, {"crop_size": 36},
+                 {"objective.variant": "reg"},  # the model holds an untrained flow DiT
+                 {"model": {"name": "mmaif", "preset": "tiny", "tokenizer": "small_kl_vae", "tokenizer_kwargs": {"c0": 8, "z_ch": 4},
+                            "variants": ["reg", "flow"]}},  # an untrained VAE without tokenizer_weights
+                 {"objective.tokenizer_weights": str(tmp_path / "none.safetensors")},
+                 {"model": {"name": "tita"}}):
+        with pytest.raises(ConfigError):
+            Trainer(_tiny(**over), tmp_path / f"bad{abs(hash(str(over)))}", progress=False)
+
+
+def test_paper_and_small_configs_parse():
+    for name, variant in (("mmaif.yaml", "flow"), ("mmaif_small_cpu.yaml", "reg")):
+        cfg = load_config(REPO / "configs" / name)
+        assert cfg.objective.name == "mmaif" and cfg.objective.params["variant"] == variant
+        assert cfg.model["variants"] == [variant]
+    paper = load_config(REPO / "configs" / "mmaif.yaml")
+    assert paper.optimizer.lr == 2e-4 and tuple(paper.optimizer.betas) == (0.9, 0.95) and paper.optimizer.weight_decay == 0.01
+    assert paper.objective.params["warmup_steps"] == 1000 and paper.iterations == 200000 and paper.batch_size == 8
