@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from unifuse.inference.fuse import Fuser
 from unifuse.report.pairs import generalisation_sections
 
@@ -17,3 +19,20 @@ def test_generalisation_sections(tmp_path):
     assert {"PSNR_gt", "SSIM_gt", "SAM_gt", "ERGAS_gt", "MI", "QABF"} <= set(fused)
     med = [r for r in rows if r["sample"] == "med_pet_mri"]
     assert len(med) == 1 and "PSNR_gt" not in med[0] and "VIF" in med[0]
+
+
+def test_with_task_and_prompt_set_only_options_the_model_takes():
+    from unifuse.report.pairs import with_prompt, with_task
+
+    class Routed(torch.nn.Module):
+        call_options = ("task", "prompt")
+
+        def forward(self, a, b, task="ivf", prompt=""):
+            return (a + b) / 2
+
+    routed, plain = Fuser(Routed()), Fuser("average")
+    r = with_prompt(with_task(routed, "MEF"), "brighten it")
+    assert r.model_options == {"task": "mef", "prompt": "brighten it"} and routed.model_options == {}
+    assert with_task(plain, "MEF") is plain and with_prompt(plain, "x") is plain
+    fixed = Fuser(Routed(), model_options={"task": "ivf"})
+    assert with_task(fixed, "MFF").model_options == {"task": "ivf"}  # a task fixed by the caller is kept

@@ -99,15 +99,26 @@ def with_color(fuser: Any, color: str) -> Any:
     return out
 
 
+def _with_option(fuser: Any, name: str, value: Any) -> Any:
+    """``fuser`` with the forward option ``name=value`` when its model takes it and none was fixed."""
+    model = getattr(fuser, "model", None)
+    if name not in getattr(model, "call_options", ()) or name in fuser.model_options:
+        return fuser
+    out = copy.copy(fuser)
+    out.model_options = {**fuser.model_options, name: value}
+    return out
+
+
 def with_task(fuser: Any, task: str) -> Any:
     """The fuser routing by ``task`` when its model takes a ``task`` forward option (e.g. TC-MoA's
     task routers) and none was fixed; otherwise ``fuser`` itself. ``task``: ``"IVF"``, ``"MEF"`` …"""
-    model = getattr(fuser, "model", None)
-    if "task" not in getattr(model, "call_options", ()) or "task" in fuser.model_options:
-        return fuser
-    out = copy.copy(fuser)
-    out.model_options = {**fuser.model_options, "task": task.lower()}
-    return out
+    return _with_option(fuser, "task", task.lower())
+
+
+def with_prompt(fuser: Any, prompt: str) -> Any:
+    """The fuser instructed by ``prompt`` when its model takes a ``prompt`` forward option (e.g.
+    MMAIF's text instruction) and none was fixed; otherwise ``fuser`` itself."""
+    return _with_option(fuser, "prompt", prompt)
 
 
 def _safe(name: str) -> str:

@@ -37,6 +37,7 @@ from ..data.degrade import degrade_pair, derive_seed, task_pool
 from ..errors import ConfigError
 from ..io import read_image
 from ..io.atomic import atomic_write_text
+from .pairs import with_prompt, with_task
 from .benchmark.generalisation import contact_sheet
 from .benchmark.provenance import machine, today
 from .benchmark.suites import DEV_SPLITS, Pair, dev_suite, vifb_suite
@@ -204,9 +205,8 @@ def run(cfg: RobustnessConfig) -> tuple[List[dict], Dict[str, Any]]:
         fused_imgs = {}
         for m, fuser in fusers.items():
             t0 = time.perf_counter()
-            if "prompt" in getattr(fuser.model, "call_options", ()):  # language-guided (MMAIF): the degradation's prompt
-                fuser.model_options = {**fuser.model_options, "prompt": prompt}
-            fused = fuser(a, b, output="pil")
+            # task-routed models (TC-MoA) get the split's task, language-guided ones (MMAIF) the degradation's prompt
+            fused = with_prompt(with_task(fuser, sp.task), prompt)(a, b, output="pil")
             fuse_time[m] += time.perf_counter() - t0
             fused_imgs[m] = fused
             vals = evaluate(fused, a0, b0, metrics=list(cfg.metrics), mode=cfg.mode)
