@@ -17,7 +17,6 @@ float32 checkpoint.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
+from unifuse.training.logging import wall_time_at  # noqa: E402
 from unifuse.training.checkpoint import latest_checkpoint, list_checkpoints  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
@@ -42,15 +42,6 @@ NAME = "mmaif_small"
 def _fail(msg: str) -> int:
     print(f"ship_mmaif_weights: {msg}", file=sys.stderr)
     return 2
-
-
-def _wall_time(run: Path, step: int) -> float | None:
-    log = run / "train_log.csv"
-    if not log.is_file():
-        return None
-    with open(log, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= step]
-    return float(rows[-1]["time_s"]) if rows else None
 
 
 def main(argv=None) -> int:
@@ -115,7 +106,7 @@ def main(argv=None) -> int:
                     "max_abs_param_diff_vs_checkpoint": pdiff, "max_abs_output_diff_vs_checkpoint_96x128": odiff},
         "step": step,
         "iterations_planned": config.get("iterations"),
-        "wall_time_s": _wall_time(args.run, step),
+        "wall_time_s": wall_time_at(args.run, step),
         "hardware": args.hardware or f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
         "torch": torch.__version__,
         "checkpoint": str(ckpt),

@@ -17,7 +17,6 @@ Ship only weights whose dev-split numbers were measured (scripts/benchmark_repor
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import platform
@@ -31,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
+from unifuse.training.logging import wall_time_at  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
 
@@ -52,22 +52,13 @@ def _run_info(run: Path) -> dict:
     if step is None and state is not None:
         step = state["step"]
     config = state["state"]["config"] if state is not None else None
-    wall = None
-    log = run / "train_log.csv"
-    if log.is_file() and step is not None:
-        with open(log, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= int(step)]
-        wall = float(rows[-1]["time_s"]) if rows else None
     mae = run / "mae_backbone.safetensors"  # stage 0: the exported backbone says which step it is
     if mae.is_file():
         from safetensors import safe_open
 
         with safe_open(str(mae), framework="pt") as f:
             step = int((f.metadata() or {}).get("step", step))
-        if log.is_file():
-            with open(log, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= int(step)]
-            wall = float(rows[-1]["time_s"]) if rows else None
+    wall = wall_time_at(run, step) if step is not None else None
     return {"folder": str(run), "step": step, "wall_time_s": wall, "checkpoint": str(ckpt) if ckpt else None,
             "config": config}
 

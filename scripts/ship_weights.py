@@ -15,7 +15,6 @@ builds the default network for the shipped file. The copy is checked by loading 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import platform
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from unifuse.models.tita import TITA  # noqa: E402
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
+from unifuse.training.logging import wall_time_at  # noqa: E402
 from unifuse.training.checkpoint import atomic_save_safetensors, latest_checkpoint, list_checkpoints  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
@@ -39,16 +39,6 @@ WEIGHTS_DIR = REPO / "unifuse" / "weights"
 def _fail(msg: str) -> int:
     print(f"ship_weights: {msg}", file=sys.stderr)
     return 2
-
-
-def _wall_time(run: Path, step: int) -> float | None:
-    """Cumulative training time (s) at ``step`` from the run's train_log.csv."""
-    log = run / "train_log.csv"
-    if not log.is_file():
-        return None
-    with open(log, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) <= step]
-    return float(rows[-1]["time_s"]) if rows else None
 
 
 def main(argv=None) -> int:
@@ -96,7 +86,7 @@ def main(argv=None) -> int:
         return _fail(f"loaded weights differ from the checkpoint for {len(bad)} tensors, e.g. {bad[:3]}")
 
     hardware = args.hardware or f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, CPU only"
-    wall = _wall_time(args.run, step)
+    wall = wall_time_at(args.run, step)
     info = {
         "model": "tita",
         "parameters": sum(v.numel() for v in ema.values()),

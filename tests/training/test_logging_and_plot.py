@@ -105,3 +105,13 @@ def test_line_plot_draws_faint_series_in_a_tint_of_their_colour(tmp_path):
     assert rows.size and rows.max() < main_row - 80
     tint = np.array([int(_tint(PALETTE[0])[i:i + 2], 16) for i in (1, 3, 5)])
     assert np.abs(both[rows] - tint).sum(-1).min(1).max() < 60  # drawn in the light tint of series a's colour
+
+
+def test_wall_time_at_reads_the_last_row_up_to_the_step(tmp_path):
+    from unifuse.training.logging import wall_time_at
+
+    assert wall_time_at(tmp_path, 5) is None  # no log
+    (tmp_path / "train_log.csv").write_text("step,time_s\n1,2.5\n2,5.0\n3,7.5\n4,10")  # last line cut mid-write
+    assert wall_time_at(tmp_path, 2) == 5.0
+    assert wall_time_at(tmp_path, 9) == 7.5  # the partial row is not read
+    assert wall_time_at(tmp_path, 0) is None

@@ -75,6 +75,16 @@ def read_csv(path: str | os.PathLike) -> List[Dict[str, str]]:
     return [r for r in reader if None not in r.values() and None not in r]
 
 
+def wall_time_at(run: str | os.PathLike, step: int) -> Optional[float]:
+    """Cumulative training time (s) of ``run`` at ``step``: ``time_s`` of the last row of its
+    ``train_log.csv`` with a step <= ``step``; ``None`` without a log or such a row."""
+    log = Path(run) / "train_log.csv"
+    if not log.is_file():
+        return None
+    rows = [r for r in read_csv(log) if _int(r.get("step")) is not None and int(r["step"]) <= int(step)]
+    return float(rows[-1]["time_s"]) if rows else None
+
+
 def read_columns(path: str | os.PathLike) -> Dict[str, List[float]]:
     """Numeric columns of a CSV file (``nan`` for empty/non-numeric cells)."""
     rows = read_csv(path)
