@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     p.add_argument("--task", type=int, default=1)
     p.add_argument("--calls", default="official,official_call,fp32,fp32_packed,bf16",
                    help="what to time (official network, official inference call, ours fp32 / fp32 with packed oneDNN linears / bf16)")
+    p.add_argument("--flops", action="store_true",
+                   help="also report achieved GFLOP/s against this CPU's fp32 torch.mm peak (measured before and after the timing)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -176,7 +178,8 @@ def main(argv=None) -> int:
             off_mod.modal_shifts[i] = prm.detach().clone()
     print(f"config {preset_config(args.preset).embed_dim=}; {ours.parameter_summary()}", file=sys.stderr)
 
-    rows = []
+    rows, flop_rows = [], []
+    peaks = [common.matmul_peak(torch.float32)] if args.flops else []
     for size in args.sizes.split(","):
         h, w = (int(v) for v in size.split("x"))
         a, b, src = make_inputs(h, w)
@@ -218,6 +221,11 @@ def main(argv=None) -> int:
                         fn()
                         times[k].append(time.perf_counter() - t0)
             ours.set_precision("fp32")
+            if args.flops:
+                flops = {"official": common.count_flops(lambda: official_forward(official, x, y, args.task)),
+                         "fp32": common.count_flops(lambda: ours_at("fp32"))}
+                flops["fp32_packed"] = flops["fp32"]
+                flop_rows += [(f"{h}x{w}", k, flops[k], common.median(v)) for k, v in times.items() if k in flops]
         ratio = lambda a, b: sorted(p / q for p, q in zip(times[a], times[b]))  # noqa: E731
         fmt = lambda a, b: (lambda r: f"{common.median(r):.2f} ({r[0]:.2f}-{r[-1]:.2f})")(ratio(a, b)) if a in times and b in times else "–"  # noqa: E731
         med = {k: f"{common.median(v):.2f}" for k, v in times.items()}
@@ -236,6 +244,15 @@ def main(argv=None) -> int:
                            "bf16 vs official network", "fp32 max |Δ| decoder / fused", "fp32 packed max |Δ| decoder",
                            "bf16 max |Δ| decoder / fused"], rows))
     print("\nTimes are medians over the rounds in seconds; speed-ups are median (min-max) of the per-round ratios.")
+    if args.flops:
+        peaks.append(common.matmul_peak(torch.float32))
+        peak = max(peaks)
+        print(f"\nfp32 matmul peak ({args.threads} threads, `torch.mm` 2048², best of 8, before / after the timing): "
+              f"{peaks[0] / 1e9:.1f} / {peaks[1] / 1e9:.1f} GFLOP/s; the fraction uses the higher. FLOPs: "
+              "`torch.utils.flop_counter.FlopCounterMode` (matmul, conv, attention products).\n")
+        print(common.md_table(["input", "call", "GFLOP / forward", "median s", "GFLOP/s", "fraction of fp32 matmul peak"],
+                              [[sz, k, f"{f / 1e9:.1f}", f"{t:.2f}", f"{f / t / 1e9:.1f}", f"{f / t / peak:.0%}"]
+                               for sz, k, f, t in flop_rows]))
     return 0
 
 

@@ -134,15 +134,6 @@ def time_sizes(args, official, ours32, ours16, sizes):
     return results
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 8) -> float:
-    """Best FLOP/s of ``torch.mm`` on two ``n × n`` matrices of ``dtype``."""
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(n, n, generator=g).to(dtype), torch.randn(n, n, generator=g).to(dtype)
-    torch.mm(x, y)
-    best = min(common.time_call(lambda: torch.mm(x, y)) for _ in range(repeats))
-    return 2 * n**3 / best
-
-
 def contention_probe(threads: int, repeats: int = 50) -> dict:
     """Median time of one small element-wise op (65536×60 add) with ``threads`` and with 1 thread.
 
@@ -161,14 +152,9 @@ def contention_probe(threads: int, repeats: int = 50) -> dict:
 
 
 def count_flops(net, h: int, w: int) -> float:
-    """Forward FLOPs of ``net`` on an ``h × w`` input counted by ``FlopCounterMode``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Forward FLOPs of ``net`` on an ``h × w`` luma input (see :func:`common.count_flops`)."""
     a = torch.rand(1, 1, h, w)
-    fc = FlopCounterMode(display=False)
-    with torch.no_grad(), fc:
-        net(a, a.clone())
-    return float(fc.get_total_flops())
+    return common.count_flops(lambda: net(a, a.clone()))
 
 
 def memory_child(args) -> int:
@@ -369,7 +355,7 @@ def main(argv=None) -> int:
     results = []
     peaks = []
     if not args.skip_timing and not args.skip_flops:  # measured before and after timing, best kept
-        peaks.append((matmul_peak(torch.float32), matmul_peak(torch.bfloat16)))
+        peaks.append((common.matmul_peak(torch.float32), common.matmul_peak(torch.bfloat16)))
     if not args.skip_timing:
         info["probe_start"] = contention_probe(args.threads)
         print("timing forward passes ...", flush=True)
@@ -379,7 +365,7 @@ def main(argv=None) -> int:
     flops = None
     if not args.skip_flops and results:
         print("matmul peak and FLOP counts ...", flush=True)
-        peaks.append((matmul_peak(torch.float32), matmul_peak(torch.bfloat16)))
+        peaks.append((common.matmul_peak(torch.float32), common.matmul_peak(torch.bfloat16)))
         flops = {"n": 2048, "repeats": 8, "peak32": max(p[0] for p in peaks), "peak16": max(p[1] for p in peaks),
                  "ours": {s: count_flops(ours32, *s) for s in sizes},
                  "official": {s: count_flops(official, *s) for s in sizes} if official is not None else {}}

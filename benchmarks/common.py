@@ -114,3 +114,23 @@ def write_report(out: str | os.PathLike, text: str) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(out), text)
     print(text)
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 8) -> float:
+    """Best FLOP/s of ``torch.mm`` on two ``n × n`` matrices of ``dtype`` (this CPU's practical matmul peak)."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, n, generator=g).to(dtype), torch.randn(n, n, generator=g).to(dtype)
+    torch.mm(x, y)
+    best = min(time_call(lambda: torch.mm(x, y)) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one ``fn()`` call under ``no_grad`` as counted by ``torch.utils.flop_counter.FlopCounterMode``
+    (matmul/linear, convolution and attention products; element-wise ops, norms and softmax are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fc = FlopCounterMode(display=False)
+    with torch.no_grad(), fc:
+        fn()
+    return float(fc.get_total_flops())
