@@ -4,9 +4,6 @@ including a non-finite batch that every rank must skip together."""
 from __future__ import annotations
 
 import math
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training_helpers import ddp_config_dict, poison_batches
+from training_helpers import ddp_config_dict, poison_batches, run_gloo_ranks
 
 from unifuse.training.checkpoint import load_checkpoint
 from unifuse.training.config import from_dict
@@ -26,30 +23,9 @@ HERE = Path(__file__).resolve().parent
 ITERS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(), reason="gloo backend not available")
 def test_two_gloo_processes_match_single_process(tiny_data, tmp_path):
-    port = _free_port()
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, str(HERE / "ddp_worker.py"), str(tiny_data), str(tmp_path / "ddp"), str(ITERS)],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=240)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("DDP workers timed out")
-    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    run_gloo_ranks([sys.executable, str(HERE / "ddp_worker.py"), str(tiny_data), str(tmp_path / "ddp"), str(ITERS)])
 
     single = Trainer(from_dict(ddp_config_dict(tiny_data, ITERS)), tmp_path / "single")
     poison_batches(single, at_step=2, task="MFF", global_index=2)

@@ -4,9 +4,6 @@ network at epoch 10, the schedule, frozen backbone, stage 0 -> stage 1, exact re
 from __future__ import annotations
 
 import math
-import os
-import socket
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import run_gloo_ranks
 
 from unifuse.cli.main import main
 from unifuse.errors import ConfigError
@@ -219,33 +217,12 @@ def test_bad_objective_settings_are_config_errors(tmp_path):
         load_config(SMOKE, {"objective": "nope"})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(), reason="gloo backend not available")
 def test_two_gloo_processes_run_the_tcmoa_objective(tmp_path):
     """torchrun-style 2-process run: ranks stay in lock-step, write one set of outputs and agree
     with the weights they all hold (DDP averages the per-rank gradients)."""
-    port = _free_port()
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "unifuse", "train", str(SMOKE), "--out", str(tmp_path / "ddp"),
-                                       "--no-progress", "--iterations", "2"],
-                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=240)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("DDP workers timed out")
-    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    run_gloo_ranks([sys.executable, "-m", "unifuse", "train", str(SMOKE), "--out", str(tmp_path / "ddp"), "--no-progress",
+                    "--iterations", "2"], cwd=REPO)
     rows = read_csv(tmp_path / "ddp" / "train_log.csv")
     assert [r["step"] for r in rows] == ["1", "2"] and all(math.isfinite(float(r["loss_MEF"])) for r in rows)
     ckpt = tmp_path / "ddp" / "checkpoints" / "step_00000002"

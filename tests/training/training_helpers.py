@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from torch import nn
@@ -101,3 +105,28 @@ def poison_batches(trainer, at_step: int, task: str, global_index: int) -> None:
             return getattr(inner, name)
 
     trainer.batches = Poisoned()
+
+
+def run_gloo_ranks(argv: list[str], world_size: int = 2, cwd: Path | None = None, timeout: float = 240) -> list[str]:
+    """Run ``argv`` as ``world_size`` torchrun-style ranks (env:// rendezvous on a free localhost port,
+    gloo over ``lo``, one OpenMP thread each) and return their combined stdout/stderr, rank order.
+    Fails the test when a rank times out (all are killed) or exits non-zero."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(world_size):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size),
+               "LOCAL_WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+               "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=timeout)[0])
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("DDP workers timed out")
+    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    return outs
