@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from official import cuda_as_identity  # noqa: E402  (Tensor.cuda() as a no-op for the official losses)
 import unifuse  # noqa: E402
 from unifuse.models.tcmoa import preset_config  # noqa: E402
 
@@ -101,16 +102,6 @@ def install_stand_ins() -> None:
             sys.modules.update({"torchvision": tv, "torchvision.transforms": tr, "torchvision.transforms.functional": fn})
     if not hasattr(np, "float"):
         np.float = float  # type: ignore[attr-defined]
-
-
-@contextlib.contextmanager
-def cuda_as_identity():
-    original = torch.Tensor.cuda
-    torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        torch.Tensor.cuda = original  # type: ignore[method-assign]
 
 
 OFFICIAL_CONFIG = {"interval_tau": 4, "tau_shift_value": 2, "shift_window_size": 14, "upsample": True, "task_num": 3,
