@@ -232,3 +232,24 @@ def test_init_weights_and_freeze_errors(tmp_path):
         with pytest.raises(ConfigError):
             Trainer(_tiny(**{"objective.variant": "flow", "objective.init_weights": str(init), **over}),
                     tmp_path / f"bad{abs(hash(str(over)))}", progress=False)
+
+
+def test_init_dit_from_warm_starts_the_flow_dit_from_the_reg_dit(tmp_path):
+    """Equal tensors copied; the flow DiT's input embedding ignores Z_t and equals the reg one's on the sources."""
+    from unifuse.models.mmaif.dit import patchify
+    from unifuse.training.objectives import create_objective
+
+    reg, _, cfg = _flow_on_reg(tmp_path, **{"objective.init_dit_from": "reg"})
+    model = create_objective(cfg).build_model(torch.device("cpu"))
+    r, f = model.dits["reg"], model.dits["flow"]
+    assert torch.equal(r.blocks[0].attn.qkv.weight, f.blocks[0].attn.qkv.weight) and torch.equal(r.final.weight, f.final.weight)
+    assert f.blocks[0].attn.qkv.weight.requires_grad and not r.blocks[0].attn.qkv.weight.requires_grad
+    z_a, z_b = torch.randn(2, r.z_ch, 4, 4), torch.randn(2, r.z_ch, 4, 4)
+    p = model.config.patch
+    with torch.no_grad():
+        want = r.x_embed(patchify(torch.cat([z_a, z_b], 1), p))
+        got = f.x_embed(patchify(torch.cat([torch.zeros_like(z_a), z_a, z_b], 1), p))
+        moved = f.x_embed(patchify(torch.cat([torch.ones_like(z_a), z_a, z_b], 1), p))
+    assert torch.allclose(got, want, atol=1e-6) and torch.allclose(moved, want, atol=1e-6)  # Z_t weights start at 0
+    with pytest.raises(ConfigError):  # the source must be a held, untrained DiT
+        create_objective(_flow_on_reg(tmp_path, **{"objective.init_dit_from": "flow"})[2]).build_model(torch.device("cpu"))

@@ -24,6 +24,10 @@ must equal the model's except ``variants``; the file's latent statistics are kep
 ``variant`` names the DiT(s) that train. A DiT the model holds but does not train must come from
 ``init_weights`` and is frozen; ``freeze: [prefix, ...]`` freezes more parameters by name prefix
 (``text_encoder`` keeps the hash encoder, and so the held variant's outputs, bit-identical).
+``init_dit_from: reg`` warm-starts the trained DiT(s) from the (loaded) reg DiT: every tensor of equal
+name and shape is copied; the flow DiT's input embedding takes the reg one's weights for the source
+latents and zeros for ``Z_t`` (its columns are ordered (py, px, [Z_t, Z_A, Z_B], channel)); the
+timestep embedding keeps its fresh initialisation.
 Frozen parameters get no gradient, no optimiser state and no weight decay; their EMA copy stays
 equal to them (the EMA lerp of equal values is exact).
 
@@ -73,6 +77,7 @@ class MMAIFParams:
     sample_latents: bool = False  # encode with a posterior sample (SmallKLVAE) instead of the mean
     init_weights: Optional[str] = None  # MMAIF weights file to start from (config equal except variants)
     freeze: List[str] = field(default_factory=list)  # parameter-name prefixes kept fixed (e.g. text_encoder)
+    init_dit_from: Optional[str] = None  # warm start: the trained DiT(s) start from this held DiT (e.g. reg)
 
 
 def no_decay(name: str, p: nn.Parameter) -> bool:
@@ -124,6 +129,8 @@ class MMAIFObjective(Objective):
             raise ConfigError(f"objective mmaif trains variant(s) {list(self.variants)} but the model holds {list(held)}; "
                               f"set model.variants: {list(self.variants)} (an untrained DiT must not be exported) "
                               "or load the other DiT(s) with objective.init_weights")
+        if self.p.init_dit_from:
+            self._warm_start(model, self.p.init_dit_from)
         names = [n for n, _ in model.named_parameters()]
         for prefix in self.p.freeze:
             if not any(n == prefix or n.startswith(prefix + ".") for n in names):
@@ -141,6 +148,25 @@ class MMAIFObjective(Objective):
                               "or use model.tokenizer: haar | pixel_unshuffle")
         model.tokenizer.requires_grad_(False)
         return model.to(device)
+
+    def _warm_start(self, model: nn.Module, source: str) -> None:
+        """Copy DiT ``source``'s weights into every trained DiT (see the module docstring)."""
+        if source not in model.dits or source in self.variants:
+            raise ConfigError(f"objective mmaif: init_dit_from: {source!r} must be a DiT the model holds and does not train "
+                              f"(holds {list(model.dits)}, trains {list(self.variants)})")
+        src = model.dits[source].state_dict()
+        for v in self.variants:
+            dst = model.dits[v]
+            own = dst.state_dict()
+            new = {k: t.clone() for k, t in src.items() if k in own and own[k].shape == t.shape}
+            w_src, w_dst = src.get("x_embed.weight"), own.get("x_embed.weight")
+            if w_src is not None and w_dst is not None and w_src.shape != w_dst.shape:
+                p, z, D = model.config.patch, dst.z_ch, w_dst.shape[0]
+                n_src, n_dst = w_src.shape[1] // (p * p * z), w_dst.shape[1] // (p * p * z)
+                w = torch.zeros(D, p, p, n_dst, z, dtype=w_dst.dtype)
+                w[:, :, :, n_dst - n_src:] = w_src.reshape(D, p, p, n_src, z)  # sources last; Z_t (first) -> 0
+                new["x_embed.weight"] = w.reshape_as(w_dst)
+            dst.load_state_dict(new, strict=False)
 
     @staticmethod
     def _load_init(model: nn.Module, path: str) -> set:
