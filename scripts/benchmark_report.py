@@ -101,18 +101,16 @@ def model_spec(name: str, weights=None, label: str | None = None, options: dict 
 
 
 def parse_model(text: str) -> list:
-    """``--model NAME[:OPT=VAL,...]`` -> ``[ModelSpec]`` (``weights`` and ``label`` are not forward options;
-    values are read as YAML scalars, so ``steps=5`` is an int)."""
-    import yaml
+    """``--model NAME[:OPT=VAL,...]`` -> ``[ModelSpec]`` (``weights`` and ``label`` are not forward options)."""
+    from unifuse.errors import ConfigError
+    from unifuse.report.pairs import split_model_spec
 
-    name, _, rest = text.partition(":")
-    opts = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, val = item.partition("=")
-        if not eq:
-            raise SystemExit(f"benchmark_report: --model {text!r}: {item!r} is not OPT=VAL")
-        opts[key.strip()] = val.strip() if key.strip() in ("weights", "label") else yaml.safe_load(val.strip())
-    return model_spec(name.strip(), opts.pop("weights", None), opts.pop("label", None), opts)
+    try:
+        name, opts = split_model_spec(text)
+    except ConfigError as exc:
+        raise SystemExit(f"benchmark_report: --model: {exc}") from None
+    weights, label = opts.pop("weights", None), opts.pop("label", None)
+    return model_spec(name, None if weights is None else str(weights), None if label is None else str(label), opts)
 
 
 def tcmoa_spec(name: str, weights) -> list:
