@@ -11,6 +11,9 @@ The "Generalisation" section (tasks TITA never trained on: unifuse.data.unseen; 
 docs/benchmarks/generalisation/) is included unless --no-generalisation; --only SECTION (repeatable:
 vifb, dev, generalisation) runs only those sections (--only generalisation needs no --data; about
 1 min at 1 thread on the shared 2-core machine, TITA 7-13 s per pair).
+--model NAME[:OPT=VAL,...] (repeatable) adds any registry model with forward options, e.g.
+--model mmaif:mode=flow; with --skip-tita --baselines none a run scores only those models, and
+scripts/model_dev_section.py puts them next to the full report's per-image values.
 
 Cost: 37 min wall for the whole report on a 2-core Xeon at 1 thread while a training run used
 both cores (TITA inference on CPU dominates: 30-100 s per image of 0.15-0.75 Mpx).
@@ -42,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tcmoa-weights", default=None,
                    help="TC-MoA weights: include TC-MoA (task router per suite) when given or when weights ship")
     p.add_argument("--tcmoa-model", default="tcmoa", help="TC-MoA registry name: tcmoa (large), tcmoa_base, tcmoa_small ...")
+    p.add_argument("--model", action="append", default=[], metavar="NAME[:OPT=VAL,...]",
+                   help="a further model of the registry shown next to the others (repeatable), with forward options, "
+                        "e.g. 'mmaif:mode=flow' or 'mmaif:mode=reg,weights=PATH,label=MMAIF reg' (weights default to the "
+                        "shipped ones; the label to NAME (OPTIONS))")
     p.add_argument("--max-pairs", type=int, default=None,
                    help="only the first N dev pairs of each split (a restricted run; say so with --note)")
     p.add_argument("--baselines", default=None,
@@ -77,18 +84,43 @@ def _baselines(args: argparse.Namespace) -> dict:
     return {"baselines": tuple(names)}
 
 
-def tcmoa_spec(name: str, weights) -> list:
-    """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]``."""
+def model_spec(name: str, weights=None, label: str | None = None, options: dict | None = None,
+               model_class=None) -> list:
+    """``[ModelSpec]`` (kind ``other``) for registry model ``name`` with forward ``options``, when
+    ``weights`` are given, ship with the package (``default_weights()`` of the registry entry's
+    ``model_class``, else of ``model_class``) or the model trains no weights; else ``[]``."""
     from unifuse.models import MODELS, _ensure_builtin
-    from unifuse.models.tcmoa import TCMoA
     from unifuse.report.benchmark.scoring import ModelSpec
 
     _ensure_builtin()
-    cls = getattr(MODELS.get(name).factory, "model_class", TCMoA)  # tcmoa_small ships its own weights
-    weights = weights if weights is not None else cls.default_weights()
-    if weights is None:  # said after the report is written
-        return []
-    return [ModelSpec(name, weights, "TC-MoA" if name == "tcmoa" else f"TC-MoA ({name})", "other")]
+    cls = getattr(MODELS.get(name).factory, "model_class", model_class or MODELS.get(name).factory)
+    if weights is None and hasattr(cls, "default_weights"):
+        weights = cls.default_weights()
+        if weights is None and getattr(cls, "trainable", True):  # said after the report is written
+            return []
+    if label is None:
+        label = name + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
+    return [ModelSpec(name, weights, label, "other", options or None)]
+
+
+def parse_model(text: str) -> list:
+    """``--model NAME[:OPT=VAL,...]`` -> ``[ModelSpec]`` (``weights`` and ``label`` are not forward options)."""
+    from unifuse.errors import ConfigError
+    from unifuse.report.pairs import split_model_spec
+
+    try:
+        name, opts = split_model_spec(text)
+    except ConfigError as exc:
+        raise SystemExit(f"benchmark_report: --model: {exc}") from None
+    weights, label = opts.pop("weights", None), opts.pop("label", None)
+    return model_spec(name, None if weights is None else str(weights), None if label is None else str(label), opts)
+
+
+def tcmoa_spec(name: str, weights) -> list:
+    """``[ModelSpec]`` for TC-MoA when weights are given or ship with the package, else ``[]``."""
+    from unifuse.models.tcmoa import TCMoA
+
+    return model_spec(name, weights, "TC-MoA" if name == "tcmoa" else f"TC-MoA ({name})", model_class=TCMoA)
 
 
 def main(argv=None) -> int:
@@ -103,7 +135,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ReportConfig(data=args.data or default_data_dir(), out=args.out, weights=args.weights, recompute=args.recompute,
-                       extra_models=tcmoa_spec(args.tcmoa_model, args.tcmoa_weights),
+                       extra_models=tcmoa_spec(args.tcmoa_model, args.tcmoa_weights) + [s for m in args.model for s in parse_model(m)],
                        progress=not args.no_progress, notes=args.note, **_sections(args),
                        max_pairs=args.max_pairs, ours=None if args.skip_tita else "tita", **_baselines(args),
                        command=shlex.join(["python", "scripts/benchmark_report.py", *argv]))

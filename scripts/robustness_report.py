@@ -31,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "docs", help="folder for robustness.md and robustness/ (default: docs)")
     p.add_argument("--pairs", type=int, default=1, help="pairs per split (default 1)")
     p.add_argument("--max-side", type=int, default=128, help="resize pairs so that the longer side is at most this (default 128)")
-    p.add_argument("--models", type=_csv, default=None, help="comma-separated models (default: every model with weights)")
+    p.add_argument("--models", type=_csv, default=None, help="comma-separated models (default: every model with weights); NAME:OPT=VAL gives forward options, e.g. mmaif:mode=flow")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH", help="weights for a model (repeatable)")
     p.add_argument("--metrics", type=_csv, default=None, help="comma-separated metrics (default: mi,qabf,vif,ssim)")
     p.add_argument("--types", type=_csv, default=None, help="restrict the single-type conditions to these types")

@@ -3,6 +3,7 @@
 Usage::
 
     python scripts/ship_mmaif_weights.py RUN_DIR [--step N] [--kind ema|live] [--dtype fp16|fp32] [--hardware "..."]
+        [--unchanged FILE] [--init-json FILE]
 
 Writes ``unifuse/weights/mmaif_small.safetensors`` (the weights of the run's newest checkpoint, or
 of checkpoint ``--step``, with the model config in the metadata, so ``load_model("mmaif")`` builds
@@ -11,7 +12,12 @@ resolved training config, iterations, wall time, hardware, sha256). ``--dtype fp
 stores the learned parameters in float16 to halve the file (the tokenizer's latent statistics stay
 float32); the script loads the copy back through ``unifuse.load_model("mmaif")`` and reports the
 largest parameter difference and the largest output difference on a test pair against the
-float32 checkpoint.
+float32 checkpoint, for every variant the file holds (flow: the configured sampler, seed 0).
+
+A run that added a variant to a shipped model (``objective.init_weights``, the other DiT frozen):
+``--unchanged FILE`` checks that every tensor of ``FILE`` (the model it started from) is bit-identical
+in the new file (fails otherwise) and ``--init-json FILE`` keeps that model's description (its own
+recipe, iterations, wall time) under ``"init_model"`` in the new json.
 """
 
 from __future__ import annotations
@@ -52,7 +58,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16")
     ap.add_argument("--dest", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--hardware", default=None)
+    ap.add_argument("--unchanged", type=Path, default=None,
+                    help="weights file whose tensors must all be bit-identical in the shipped file (the frozen start)")
+    ap.add_argument("--init-json", type=Path, default=None, help="json of the model the run started from (kept in the new json)")
     args = ap.parse_args(argv)
+    init_info = json.loads(args.init_json.read_text()) if args.init_json else None  # read before dest is overwritten
 
     root = args.run / "checkpoints"
     ckpt = (latest_checkpoint(root) if args.step is None else dict(list_checkpoints(root)).get(args.step)) if root.is_dir() else None
@@ -90,10 +100,19 @@ def main(argv=None) -> int:
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(1, 3, 96, 128, generator=g), torch.rand(1, 3, 96, 128, generator=g)
     with torch.no_grad():
-        mode = ref.config.variants[0]
-        odiff = float((net(a, b, prompt="remove the noise", mode=mode) - ref(a, b, prompt="remove the noise", mode=mode)).abs().max())
+        odiffs = {mode: float((net(a, b, prompt="remove the noise", mode=mode) - ref(a, b, prompt="remove the noise", mode=mode)).abs().max())
+                  for mode in ref.config.variants}
+    odiff = max(odiffs.values())
     if args.dtype == "fp32" and pdiff:
         return _fail(f"loaded weights differ from the checkpoint (max {pdiff})")
+    unchanged = None
+    if args.unchanged is not None:
+        before, after = load_file(str(args.unchanged)), load_file(str(out))
+        changed = [k for k, v in before.items() if k not in after or after[k].dtype != v.dtype or not torch.equal(after[k], v)]
+        if changed:
+            return _fail(f"{len(changed)} tensor(s) of {args.unchanged} changed, e.g. {', '.join(changed[:3])}")
+        unchanged = {"file": args.unchanged.name, "sha256": hashlib.sha256(args.unchanged.read_bytes()).hexdigest(),
+                     "tensors_bit_identical": len(before)}
 
     info = {
         "model": "mmaif",
@@ -103,7 +122,8 @@ def main(argv=None) -> int:
         "weights": {"file": out.name, "sha256": sha, "dtype": args.dtype,
                     "kind": ("EMA (exponential moving average) of the training weights" if args.kind == "ema"
                              else "live training weights (not the EMA)"),
-                    "max_abs_param_diff_vs_checkpoint": pdiff, "max_abs_output_diff_vs_checkpoint_96x128": odiff},
+                    "max_abs_param_diff_vs_checkpoint": pdiff, "max_abs_output_diff_vs_checkpoint_96x128": odiff,
+                    "max_abs_output_diff_vs_checkpoint_96x128_per_mode": odiffs},
         "step": step,
         "iterations_planned": config.get("iterations"),
         "wall_time_s": wall_time_at(args.run, step),
@@ -113,6 +133,10 @@ def main(argv=None) -> int:
         "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "config": config,
     }
+    if unchanged is not None:
+        info["unchanged_from_init"] = unchanged
+    if init_info is not None:
+        info["init_model"] = init_info
     atomic_write_text(args.dest / f"{NAME}.json", json.dumps(info, indent=1) + "\n")
     print(f"wrote {out} (step {step}, {args.dtype}, sha256 {sha[:16]}, {out.stat().st_size / 2**20:.2f} MiB; "
           f"max |Δparam| {pdiff:.2e}, max |Δoutput| {odiff:.2e}) and {args.dest / (NAME + '.json')}")

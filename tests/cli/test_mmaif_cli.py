@@ -45,6 +45,22 @@ def test_fuse_pair_with_prompt_mode_steps_seed(tmp_path, weights):
     assert not np.array_equal(outs["reg"], outs["flow"])
 
 
+def test_shipped_weights_fuse_from_the_command_line_in_both_modes(tmp_path):
+    from unifuse.models.mmaif.checkpoint import shipped_weights_path
+
+    if shipped_weights_path() is None:
+        pytest.skip("this build ships no MMAIF weights")
+    a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png", seed=1)
+    outs = {}
+    for mode in ("reg", "flow"):
+        out = tmp_path / f"{mode}.png"
+        assert main(["fuse", str(a), str(b), "-o", str(out), "--model", "mmaif", "--mode", mode,
+                     "--prompt", "remove the haze and brighten it", "--threads", "1"]) == 0
+        outs[mode] = np.asarray(Image.open(out))
+        assert outs[mode].shape == (20, 27, 3)
+    assert not np.array_equal(outs["reg"], outs["flow"])
+
+
 def test_fuse_folder_mode(tmp_path, weights):
     da, db, out = tmp_path / "A", tmp_path / "B", tmp_path / "out"
     da.mkdir(), db.mkdir()

@@ -89,3 +89,29 @@ def test_script_refuses_unknown_split(capsys):
     mod = load_script("robustness_report")
     assert mod.main(["--splits", "nope", "--no-progress"]) == 2
     assert "unknown split" in capsys.readouterr().err
+
+
+def test_model_entries_carry_forward_options(data, tmp_path):
+    """``NAME:OPT=VAL`` entries: mmaif in both modes are two columns, fused with their own mode."""
+    from unifuse.report.pairs import split_model_spec
+
+    assert split_model_spec("mmaif:mode=flow,steps=2") == ("mmaif", {"mode": "flow", "steps": 2})
+    assert split_model_spec("max") == ("max", {})
+    with pytest.raises(Exception, match="not OPT=VAL"):
+        split_model_spec("mmaif:flow")
+    import torch
+
+    import unifuse
+    from unifuse.models.mmaif import save_mmaif_weights
+
+    torch.manual_seed(0)
+    tiny = save_mmaif_weights(unifuse.create_model("mmaif", preset="tiny"), tmp_path / "tiny.safetensors")  # reg + flow
+    cfg = RobustnessConfig(data=data, out=tmp_path, models=["mmaif:mode=reg", "mmaif:mode=flow,steps=1"], weights={"mmaif": str(tiny)},
+                           splits=(("tno", "ivf/tno"),), pairs=1, max_side=16, metrics=("ssim",), types=["haze"],
+                           compounds=0, sheets=0, seed=3, progress=False)
+    build_report(cfg)
+    rows = list(csv.DictReader(open(tmp_path / "robustness" / "robustness.csv", newline="")))
+    assert {r["model"] for r in rows} == {"mmaif:mode=reg", "mmaif:mode=flow,steps=1"}
+    reg = {r["condition"]: float(r["ssim"]) for r in rows if r["model"] == "mmaif:mode=reg"}
+    flow = {r["condition"]: float(r["ssim"]) for r in rows if r["model"].endswith("steps=1")}
+    assert reg != flow  # the two modes really ran

@@ -42,3 +42,34 @@ def test_ships_ema_weights_as_fp16_with_description(tmp_path):
     assert torch.equal(net.state_dict()["tokenizer.scale"], sd["tokenizer.scale"])
     assert all(torch.allclose(v, sd[k], atol=1e-3, rtol=1e-3) for k, v in net.state_dict().items())
     assert net.config.to_dict() == ema.config.to_dict()
+
+
+def test_ships_a_variant_added_to_a_shipped_model_and_checks_the_start_is_unchanged(tmp_path):
+    """A [reg, flow] run started from a shipped (fp16) reg file: --unchanged passes when the reg part
+    is bit-identical after the fp16 conversion, fails (exit 2) when one tensor moved; --init-json is kept."""
+    from unifuse.models.mmaif import save_mmaif_weights
+
+    torch.manual_seed(1)
+    reg = unifuse.create_model("mmaif", preset="tiny", variants=["reg"])
+    for p in reg.parameters():
+        p.data = p.data.half()
+    start = save_mmaif_weights(reg, tmp_path / "start.safetensors")
+    (tmp_path / "start.json").write_text(json.dumps({"step": 1300, "variants": ["reg"]}))
+    model_cfg = {"preset": "tiny", "variants": ["reg", "flow"]}
+    both = unifuse.create_model("mmaif", **model_cfg)
+    both.load_state_dict({k: v.float() for k, v in reg.state_dict().items()}, strict=False)  # reg + text + stats
+    cfg = {"name": "toy_flow", "iterations": 10, "model": {"name": "mmaif", **model_cfg}}
+    ship = load_script("ship_mmaif_weights").main
+    for name, touch in (("good", False), ("bad", True)):
+        sd = both.state_dict()
+        if touch:
+            sd["dits.reg.final.weight"] = sd["dits.reg.final.weight"] + 1e-2
+        run = tmp_path / name
+        save_checkpoint(run / "checkpoints", 10, sd, sd, {"config": cfg})
+        (run / "train_log.csv").write_text("step,time_s\n10,5.0\n")
+        args = [str(run), "--dest", str(tmp_path / f"w_{name}"), "--unchanged", str(start), "--init-json", str(tmp_path / "start.json")]
+        assert ship(args) == (2 if touch else 0)
+    info = json.loads((tmp_path / "w_good" / "mmaif_small.json").read_text())
+    assert info["variants"] == ["reg", "flow"] and info["init_model"]["step"] == 1300
+    assert info["unchanged_from_init"]["tensors_bit_identical"] == len(reg.state_dict())
+    assert set(info["weights"]["max_abs_output_diff_vs_checkpoint_96x128_per_mode"]) == {"reg", "flow"}

@@ -161,3 +161,95 @@ def test_paper_and_small_configs_parse():
     paper = load_config(REPO / "configs" / "mmaif.yaml")
     assert paper.optimizer.lr == 2e-4 and tuple(paper.optimizer.betas) == (0.9, 0.95) and paper.optimizer.weight_decay == 0.01
     assert paper.objective.params["warmup_steps"] == 1000 and paper.iterations == 200000 and paper.batch_size == 8
+
+
+def _flow_on_reg(tmp_path, **over):
+    """A tiny reg-only model file, then a [reg, flow] run that trains only the flow DiT from it."""
+    import unifuse
+    from unifuse.models.mmaif import save_mmaif_weights
+
+    torch.manual_seed(3)
+    reg = unifuse.create_model("mmaif", preset="tiny", variants=["reg"])
+    reg.tokenizer.shift.normal_()  # non-default statistics: they must be kept, not refitted
+    init = tmp_path / "reg.safetensors"
+    save_mmaif_weights(reg, init)
+    cfg = _tiny(**{"objective.variant": "flow", "objective.init_weights": str(init), "objective.freeze": ["text_encoder"],
+                   "objective.latent_stats": 2, **over})
+    return reg, init, cfg
+
+
+def test_flow_dit_trains_next_to_a_frozen_reg_model_and_resumes_exactly(tmp_path):
+    import unifuse
+
+    reg, init, cfg = _flow_on_reg(tmp_path)
+    full = Trainer(cfg, tmp_path / "full", progress=False)
+    trained = {id(p) for p in full.params}
+    assert trained == {id(p) for p in full.model.dits["flow"].parameters()}  # reg DiT and text encoder excluded
+    full.fit()
+    before = reg.state_dict()
+    for f in ("model.safetensors", "model_ema.safetensors", "mmaif.safetensors"):
+        sd = load_file(tmp_path / "full" / f)
+        assert all(torch.equal(sd[k], v) for k, v in before.items()), f  # reg DiT, text encoder, statistics
+    sd = load_file(tmp_path / "full" / "model.safetensors")
+    fresh = unifuse.create_model("mmaif", preset="tiny").state_dict()
+    assert not torch.equal(sd["dits.flow.final.weight"], fresh["dits.flow.final.weight"])
+    rows = read_csv(tmp_path / "full" / "train_log.csv")
+    assert len(rows) == 4 and all(float(r["flow_MEF"]) > 0 for r in rows) and "reg_MEF" not in rows[0]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_2(trainer, res):
+        if res.step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(cfg, tmp_path / "cut", callbacks=[stop_after_2], progress=False).fit()
+    Trainer(cfg, tmp_path / "cut", resume=True, progress=False).fit()
+    a, b = load_file(tmp_path / "full" / "mmaif.safetensors"), load_file(tmp_path / "cut" / "mmaif.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # the exported file fuses in both modes; reg output equals the reg-only model's, bit for bit
+    net = unifuse.load_model("mmaif", weights=str(tmp_path / "full" / "mmaif.safetensors"))
+    x, y = torch.rand(1, 3, 24, 40), torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        assert torch.equal(net(x, y, prompt="remove the noise", mode="reg"), reg.eval()(x, y, prompt="remove the noise", mode="reg"))
+        assert net(x, y, prompt="remove the noise", mode="flow", steps=2).shape == (1, 3, 24, 40)
+
+
+def test_init_weights_and_freeze_errors(tmp_path):
+    import unifuse
+    from unifuse.models.mmaif import save_mmaif_weights
+
+    _, init, _ = _flow_on_reg(tmp_path)
+    other = tmp_path / "small.safetensors"
+    save_mmaif_weights(unifuse.create_model("mmaif", preset="tiny", variants=["reg"], hidden=64, heads=2), other)
+    for over in ({"objective.init_weights": str(tmp_path / "none.safetensors")},
+                 {"objective.init_weights": str(other)},  # another config
+                 {"objective.freeze": ["no_such_module"]},
+                 {"objective.freeze": "text_encoder"},  # not a list
+                 {"objective.init_weights": None}):  # held reg DiT would stay untrained
+        with pytest.raises(ConfigError):
+            Trainer(_tiny(**{"objective.variant": "flow", "objective.init_weights": str(init), **over}),
+                    tmp_path / f"bad{abs(hash(str(over)))}", progress=False)
+
+
+def test_init_dit_from_warm_starts_the_flow_dit_from_the_reg_dit(tmp_path):
+    """Equal tensors copied; the flow DiT's input embedding ignores Z_t and equals the reg one's on the sources."""
+    from unifuse.models.mmaif.dit import patchify
+    from unifuse.training.objectives import create_objective
+
+    reg, _, cfg = _flow_on_reg(tmp_path, **{"objective.init_dit_from": "reg"})
+    model = create_objective(cfg).build_model(torch.device("cpu"))
+    r, f = model.dits["reg"], model.dits["flow"]
+    assert torch.equal(r.blocks[0].attn.qkv.weight, f.blocks[0].attn.qkv.weight) and torch.equal(r.final.weight, f.final.weight)
+    assert f.blocks[0].attn.qkv.weight.requires_grad and not r.blocks[0].attn.qkv.weight.requires_grad
+    z_a, z_b = torch.randn(2, r.z_ch, 4, 4), torch.randn(2, r.z_ch, 4, 4)
+    p = model.config.patch
+    with torch.no_grad():
+        want = r.x_embed(patchify(torch.cat([z_a, z_b], 1), p))
+        got = f.x_embed(patchify(torch.cat([torch.zeros_like(z_a), z_a, z_b], 1), p))
+        moved = f.x_embed(patchify(torch.cat([torch.ones_like(z_a), z_a, z_b], 1), p))
+    assert torch.allclose(got, want, atol=1e-6) and torch.allclose(moved, want, atol=1e-6)  # Z_t weights start at 0
+    with pytest.raises(ConfigError):  # the source must be a held, untrained DiT
+        create_objective(_flow_on_reg(tmp_path, **{"objective.init_dit_from": "flow"})[2]).build_model(torch.device("cpu"))

@@ -39,7 +39,7 @@ import numpy as np
 from ..io import write_image
 from .html import Figure, Section
 
-__all__ = ["to_u8_rgb", "reference_scores", "fusion_scores", "score_fused", "with_color", "fuse_pair_section", "pair_sections",
+__all__ = ["split_model_spec", "to_u8_rgb", "reference_scores", "fusion_scores", "score_fused", "with_color", "fuse_pair_section", "pair_sections",
            "write_metrics_tables", "markdown_table", "NO_REFERENCE_METRICS"]
 
 #: no-reference metrics shown for every pair (gray mode)
@@ -97,6 +97,24 @@ def with_color(fuser: Any, color: str) -> Any:
     out = copy.copy(fuser)
     out.options = dataclasses.replace(fuser.options, color=color)
     return out
+
+
+def split_model_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME[:OPT=VAL,...]"`` -> ``(NAME, {OPT: VAL})``, values read as YAML scalars (``steps=5`` is
+    an int, ``mode=flow`` a string): how report scripts name a model with forward options
+    (e.g. ``mmaif:mode=flow``). Raises :class:`~unifuse.errors.ConfigError` on an item without ``=``."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    name, _, rest = text.partition(":")
+    opts: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"model {text!r}: {item!r} is not OPT=VAL")
+        opts[key.strip()] = yaml.safe_load(val.strip())
+    return name.strip(), opts
 
 
 def _with_option(fuser: Any, name: str, value: Any) -> Any:

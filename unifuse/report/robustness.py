@@ -37,7 +37,7 @@ from ..data.degrade import degrade_pair, derive_seed, task_pool
 from ..errors import ConfigError
 from ..io import read_image
 from ..io.atomic import atomic_write_text
-from .pairs import with_prompt, with_task
+from .pairs import split_model_spec, with_prompt, with_task
 from .benchmark.generalisation import contact_sheet
 from .benchmark.provenance import machine, today
 from .benchmark.suites import DEV_SPLITS, Pair, dev_suite, vifb_suite
@@ -179,7 +179,10 @@ def run(cfg: RobustnessConfig) -> tuple[List[dict], Dict[str, Any]]:
     models = list(cfg.models) if cfg.models else models_with_weights()
     if not models:
         raise ConfigError("no model to evaluate")
-    fusers = {m: Fuser(m, weights=cfg.weights.get(m)) for m in models}
+    fusers = {}
+    for m in models:  # "NAME" or "NAME:OPT=VAL,..." (forward options, e.g. mmaif:mode=flow)
+        name, opts = split_model_spec(m)
+        fusers[m] = Fuser(name, weights=cfg.weights.get(m, cfg.weights.get(name)), model_options=opts or None)
     splits = load_splits(cfg)
     jobs = [(sp, pair, cond) for sp in splits for pair in sp.pairs for cond in conditions(sp.task, cfg)]
     rows: List[dict] = []

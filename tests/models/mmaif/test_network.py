@@ -99,9 +99,14 @@ def test_shipped_weights_load_by_default():
         pytest.skip("this build ships no MMAIF weights")
     net = unifuse.load_model("mmaif")  # no weights argument: the shipped file, its own config
     assert net.config.to_dict() == read_config(path)
+    assert net.config.variants == ("reg", "flow")  # both modes ship; reg (the first) is the default
     a = torch.rand(1, 3, 40, 56)
-    out = net(a, a.flip(-1), prompt="remove the noise")
-    assert out.shape == a.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    with torch.no_grad():
+        out = net(a, a.flip(-1), prompt="remove the noise")
+        assert out.shape == a.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+        assert torch.equal(out, net(a, a.flip(-1), prompt="remove the noise", mode="reg"))
+        flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler, seed 0
+        assert flow.shape == a.shape and not torch.equal(flow, out)
 
 
 @pytest.mark.parametrize("variant", ["reg", "flow"])

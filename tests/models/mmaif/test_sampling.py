@@ -122,3 +122,32 @@ def test_time_grid():
     assert time_grid(2, 1e-4) == [1e-4, 0.5, 1 - 1e-4]
     with pytest.raises(ValueError):
         time_grid(0)
+
+
+def test_flow_dit_narrower_than_a_token_leaves_the_noise_outside_its_output_span():
+    """Why the shipped `small` flow model samples block noise: its tokens (Haar f8: 192 channels × 2×2
+    patch = 768 values) are wider than the DiT (hidden 192), and the velocity of every token is
+    ``final.weight @ h + final.bias`` with a 768×192 weight. Under the Euler ODE the part of Z_0 outside
+    that 192-d span is never touched: Z_1 − Z_0 projected there is the bias alone (here: 48 × 4 = 192-d
+    tokens, hidden 64)."""
+    import unifuse
+    from unifuse.models.mmaif.dit import patchify
+
+    torch.manual_seed(0)
+    net = unifuse.create_model("mmaif", preset="tiny", tokenizer="haar", tokenizer_kwargs={"levels": 2}, hidden=64, heads=2).eval()
+    f = net.dits["flow"]
+    with torch.no_grad():
+        f.final.weight.normal_(std=0.1)  # zero-initialised: give it a trained-looking span
+        f.final.bias.normal_(std=0.1)
+    assert f.final.weight.shape == (192, 64)
+    q, _ = torch.linalg.qr(f.final.weight.detach().double())
+    perp = lambda x: x - (x @ q) @ q.T  # noqa: E731
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        z_a, z_b = net.encode_images(a, b)
+        text = net.encode_prompts(["remove the noise"])
+        z0 = torch.randn(z_a.shape)
+        z1 = net.sample_latent(z_a, z_b, text, steps=5, z0=z0, sampler="euler", t_eps=0.0)
+    moved = perp(patchify(z1 - z0, 2).double())
+    assert torch.allclose(moved, perp(f.final.bias.detach().double()).expand_as(moved), atol=1e-5)
+    assert float(perp(patchify(z0, 2).double()).pow(2).mean()) > 0.6  # 3/4 of the noise dimensions stay noise

@@ -29,6 +29,7 @@ class ModelSpec:
     weights: Any = None
     label: Optional[str] = None
     kind: str = "baseline"  # "ours" (the model the report ranks) or "baseline"
+    options: Optional[Dict[str, Any]] = None  # forward options of the model (Fuser model_options), e.g. {"mode": "flow"}
 
     @property
     def title(self) -> str:
@@ -63,7 +64,7 @@ def score_published(suite: Suite, metrics: Sequence[str], mode: str, cache: Metr
 def make_fuser(spec: ModelSpec):
     from ...inference.fuse import Fuser
 
-    return Fuser(spec.name, weights=spec.weights)
+    return Fuser(spec.name, weights=spec.weights, model_options=spec.options)
 
 
 def score_model(suite: Suite, spec: ModelSpec, metrics: Sequence[str], mode: str, fuser=None,

@@ -123,6 +123,9 @@ def check_params(name: str, params: Dict[str, Any], defaults: Any) -> Dict[str, 
             v = float(v) if ok else v
         elif isinstance(d, int):
             ok = isinstance(v, int) and not isinstance(v, bool)
+        elif isinstance(d, list):
+            ok = isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
+            v = list(v) if ok else v
         elif isinstance(d, tuple):
             ok = isinstance(v, (list, tuple)) and len(v) == len(d)
             v = tuple(v) if ok else v

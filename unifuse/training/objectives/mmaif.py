@@ -18,13 +18,26 @@ pixel-unshuffle have no weights; a SmallKLVAE is loaded from ``tokenizer_weights
 latent statistics (``shift``/``scale``) are fitted once from clean training crops
 (``latent_stats`` pairs per task) unless a tokenizer file brings its own.
 
+Adding a variant to a trained model (e.g. a flow DiT next to a shipped regression DiT):
+``init_weights: FILE`` loads every tensor of an MMAIF weights file that the model has (its config
+must equal the model's except ``variants``; the file's latent statistics are kept, no refit), and
+``variant`` names the DiT(s) that train. A DiT the model holds but does not train must come from
+``init_weights`` and is frozen; ``freeze: [prefix, ...]`` freezes more parameters by name prefix
+(``text_encoder`` keeps the hash encoder, and so the held variant's outputs, bit-identical).
+``init_dit_from: reg`` warm-starts the trained DiT(s) from the (loaded) reg DiT: every tensor of equal
+name and shape is copied; the flow DiT's input embedding takes the reg one's weights for the source
+latents and zeros for ``Z_t`` (its columns are ordered (py, px, [Z_t, Z_A, Z_B], channel)); the
+timestep embedding keeps its fresh initialisation.
+Frozen parameters get no gradient, no optimiser state and no weight decay; their EMA copy stays
+equal to them (the EMA lerp of equal values is exact).
+
 Randomness (t, noise, prompt dropout) comes from the objective's own generator, seeded from
 ``cfg.seed`` + rank and saved in every checkpoint, so a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -62,6 +75,9 @@ class MMAIFParams:
     tokenizer_weights: Optional[str] = None  # SmallKLVAE state dict (scripts/train_mmaif_vae.py vae.safetensors)
     latent_stats: int = 8  # clean training pairs per task to fit the latent shift/scale (0 = keep)
     sample_latents: bool = False  # encode with a posterior sample (SmallKLVAE) instead of the mean
+    init_weights: Optional[str] = None  # MMAIF weights file to start from (config equal except variants)
+    freeze: List[str] = field(default_factory=list)  # parameter-name prefixes kept fixed (e.g. text_encoder)
+    init_dit_from: Optional[str] = None  # warm start: the trained DiT(s) start from this held DiT (e.g. reg)
 
 
 def no_decay(name: str, p: nn.Parameter) -> bool:
@@ -106,9 +122,24 @@ class MMAIFObjective(Objective):
     def build_model(self, device: torch.device) -> nn.Module:
         model = super().build_model(torch.device("cpu"))
         held = tuple(model.config.variants)
-        if set(held) != set(self.variants):
+        loaded = self._load_init(model, self.p.init_weights) if self.p.init_weights else set()
+        extra = [v for v in held if v not in self.variants]
+        untrained = [v for v in extra if not all(f"dits.{v}.{k}" in loaded for k in model.dits[v].state_dict())]
+        if untrained or not set(self.variants) <= set(held):
             raise ConfigError(f"objective mmaif trains variant(s) {list(self.variants)} but the model holds {list(held)}; "
-                              f"set model.variants: {list(self.variants)} (an untrained DiT must not be exported)")
+                              f"set model.variants: {list(self.variants)} (an untrained DiT must not be exported) "
+                              "or load the other DiT(s) with objective.init_weights")
+        if self.p.init_dit_from:
+            self._warm_start(model, self.p.init_dit_from)
+        names = [n for n, _ in model.named_parameters()]
+        for prefix in self.p.freeze:
+            if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+                raise ConfigError(f"objective mmaif: freeze: {prefix!r} matches no parameter (e.g. text_encoder, dits.reg)")
+        for v in extra:
+            model.dits[v].requires_grad_(False)
+        for n, q in model.named_parameters():
+            if any(n == f or n.startswith(f + ".") for f in self.p.freeze):
+                q.requires_grad_(False)
         if self.p.tokenizer_weights:
             self._load_tokenizer(model, self.p.tokenizer_weights)
         elif any(q.numel() for q in model.tokenizer.parameters()):
@@ -117,6 +148,44 @@ class MMAIFObjective(Objective):
                               "or use model.tokenizer: haar | pixel_unshuffle")
         model.tokenizer.requires_grad_(False)
         return model.to(device)
+
+    def _warm_start(self, model: nn.Module, source: str) -> None:
+        """Copy DiT ``source``'s weights into every trained DiT (see the module docstring)."""
+        if source not in model.dits or source in self.variants:
+            raise ConfigError(f"objective mmaif: init_dit_from: {source!r} must be a DiT the model holds and does not train "
+                              f"(holds {list(model.dits)}, trains {list(self.variants)})")
+        src = model.dits[source].state_dict()
+        for v in self.variants:
+            dst = model.dits[v]
+            own = dst.state_dict()
+            new = {k: t.clone() for k, t in src.items() if k in own and own[k].shape == t.shape}
+            w_src, w_dst = src.get("x_embed.weight"), own.get("x_embed.weight")
+            if w_src is not None and w_dst is not None and w_src.shape != w_dst.shape:
+                p, z, D = model.config.patch, dst.z_ch, w_dst.shape[0]
+                n_src, n_dst = w_src.shape[1] // (p * p * z), w_dst.shape[1] // (p * p * z)
+                w = torch.zeros(D, p, p, n_dst, z, dtype=w_dst.dtype)
+                w[:, :, :, n_dst - n_src:] = w_src.reshape(D, p, p, n_src, z)  # sources last; Z_t (first) -> 0
+                new["x_embed.weight"] = w.reshape_as(w_dst)
+            dst.load_state_dict(new, strict=False)
+
+    @staticmethod
+    def _load_init(model: nn.Module, path: str) -> set:
+        """Load the tensors of an MMAIF weights file that ``model`` has; returns their names."""
+        from ...errors import WeightsError
+        from ...models.weights_io import check_config, check_fit, load_known, read_weights
+
+        f = Path(path).expanduser()
+        if not f.is_file():
+            raise ConfigError(f"objective mmaif: init_weights {f} not found")
+        try:
+            sd, saved, source = read_weights(f)
+            check_config(saved, model.config.to_dict(), source, ignore=("variants",))
+            own = model.state_dict()
+            check_fit(sd, own, source, [], [k for k in sd if k not in own])
+        except WeightsError as exc:
+            raise ConfigError(f"objective mmaif: init_weights: {exc}") from None
+        load_known(model, sd, own)
+        return set(sd)
 
     @staticmethod
     def _load_tokenizer(model: nn.Module, path: str) -> None:
@@ -135,7 +204,7 @@ class MMAIFObjective(Objective):
     def trainable_parameters(self, model: nn.Module) -> List[nn.Parameter]:
         from ...models.mmaif.objective import dit_parameters
 
-        return dit_parameters(model)
+        return [q for q in dit_parameters(model) if q.requires_grad]
 
     def build_optimizer(self, model: nn.Module, params: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
         from ..cautious import CautiousAdamW
@@ -150,7 +219,7 @@ class MMAIFObjective(Objective):
         if self.cfg.crop_size % m:
             raise ConfigError(f"crop_size {self.cfg.crop_size} must be a multiple of {m} (tokenizer factor × patch) for this MMAIF config")
         self.generator.manual_seed(int(self.cfg.seed) + 7919 * trainer.ctx.rank)
-        if self.p.latent_stats and not self.p.tokenizer_weights:
+        if self.p.latent_stats and not self.p.tokenizer_weights and not self.p.init_weights:
             self._fit_latent_stats(trainer)
 
     @torch.no_grad()

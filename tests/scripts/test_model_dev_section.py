@@ -1,4 +1,4 @@
-"""scripts/tcmoa_dev_section.py (the "TC-MoA small (CPU-trained)" section of docs/benchmarks.md)
+"""scripts/model_dev_section.py (the "TC-MoA small (CPU-trained)" and "MMAIF small" sections of docs/benchmarks.md)
 and the restricting options of scripts/benchmark_report.py. No fusion: CSVs only (fast)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _mean(path: Path, method_prefix: str, metric: str) -> float:
 
 
 def test_section_puts_the_measured_means_next_to_tita():
-    text = load_script("tcmoa_dev_section").section(TC_DIR, REF_DIR, "HEADER")
+    text = load_script("model_dev_section").section(TC_DIR, REF_DIR, "HEADER")
     assert text.startswith("## TC-MoA small (CPU-trained)") and "HEADER" in text
     lines = text.splitlines()
     tno = lines.index("### tno (IVF, 4 pairs)")
@@ -39,7 +39,7 @@ def test_section_refuses_different_pairs(tmp_path):
     rows = (tmp_path / "dev_tno.csv").read_text().splitlines()
     (tmp_path / "dev_tno.csv").write_text("\n".join(rows[:-1]) + "\n")  # one pair fewer
     with pytest.raises(SystemExit, match="different images"):
-        load_script("tcmoa_dev_section").section(tmp_path, REF_DIR, "")
+        load_script("model_dev_section").section(tmp_path, REF_DIR, "")
 
 
 def test_benchmark_report_restricting_options():
@@ -53,3 +53,39 @@ def test_benchmark_report_restricting_options():
     spec = mod.tcmoa_spec("tcmoa_small", None)  # the shipped small weights are found
     assert len(spec) == 1 and Path(spec[0].weights).name == "tcmoa_small.safetensors"
     assert mod.tcmoa_spec("tcmoa", None) == []  # the large preset ships none
+
+
+def test_benchmark_report_model_option():
+    mod = load_script("benchmark_report")
+    (flow,) = mod.parse_model("mmaif:mode=flow,steps=5")  # the shipped MMAIF weights are found
+    assert flow.name == "mmaif" and flow.options == {"mode": "flow", "steps": 5} and flow.kind == "other"
+    assert flow.title == "mmaif (mode=flow, steps=5)" and Path(flow.weights).name == "mmaif_small.safetensors"
+    (reg,) = mod.parse_model("mmaif:mode=reg,label=MMAIF reg,weights=/x.safetensors")
+    assert reg.title == "MMAIF reg" and reg.weights == "/x.safetensors" and reg.options == {"mode": "reg"}
+    (lap,) = mod.parse_model("laplacian")  # training-free: no weights needed
+    assert lap.weights is None and lap.options is None
+    with pytest.raises(SystemExit):
+        mod.parse_model("mmaif:flow")
+
+
+def test_section_lists_several_models(tmp_path):
+    """Two models in one run (e.g. MMAIF reg and flow): both rows, one 'beats' row each."""
+    rows = list(csv.DictReader((TC_DIR / "dev_tno.csv").open()))
+    with (tmp_path / "dev_tno.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for name in ("M reg", "M flow"):
+            w.writerows({**r, "method": name} for r in rows)
+    text = load_script("model_dev_section").section(tmp_path, REF_DIR, "", title="M small")
+    assert text.startswith("## M small")
+    assert "| M reg |" in text and "| M flow |" in text
+    assert "| M reg beats every baseline |" in text and "| M flow beats every baseline |" in text
+
+
+def test_mmaif_section_of_the_docs_is_what_the_stored_rows_give():
+    """docs/benchmarks.md's MMAIF tables are rebuilt from docs/benchmarks/mmaif_small/*.csv (reg and flow rows)."""
+    text = load_script("model_dev_section").section(REF_DIR / "mmaif_small", REF_DIR, "", title="MMAIF small (CPU-trained)")
+    doc = (REPO / "docs" / "benchmarks.md").read_text()
+    tables = text.split("### vifb_dev", 1)[1]
+    assert "## MMAIF small (CPU-trained)" in doc and "### vifb_dev" + tables.rstrip() in doc
+    assert "| MMAIF small reg |" in tables and "| MMAIF small flow |" in tables
