@@ -11,6 +11,9 @@ The "Generalisation" section (tasks TITA never trained on: unifuse.data.unseen; 
 docs/benchmarks/generalisation/) is included unless --no-generalisation; --only SECTION (repeatable:
 vifb, dev, generalisation) runs only those sections (--only generalisation needs no --data; about
 1 min at 1 thread on the shared 2-core machine, TITA 7-13 s per pair).
+--model NAME[:OPT=VAL,...] (repeatable) adds any registry model with forward options, e.g.
+--model mmaif:mode=flow; with --skip-tita --baselines none a run scores only those models, and
+scripts/model_dev_section.py puts them next to the full report's per-image values.
 
 Cost: 37 min wall for the whole report on a 2-core Xeon at 1 thread while a training run used
 both cores (TITA inference on CPU dominates: 30-100 s per image of 0.15-0.75 Mpx).

@@ -80,3 +80,12 @@ def test_section_lists_several_models(tmp_path):
     assert text.startswith("## M small")
     assert "| M reg |" in text and "| M flow |" in text
     assert "| M reg beats every baseline |" in text and "| M flow beats every baseline |" in text
+
+
+def test_mmaif_section_of_the_docs_is_what_the_stored_rows_give():
+    """docs/benchmarks.md's MMAIF tables are rebuilt from docs/benchmarks/mmaif_small/*.csv (reg and flow rows)."""
+    text = load_script("model_dev_section").section(REF_DIR / "mmaif_small", REF_DIR, "", title="MMAIF small (CPU-trained)")
+    doc = (REPO / "docs" / "benchmarks.md").read_text()
+    tables = text.split("### vifb_dev", 1)[1]
+    assert "## MMAIF small (CPU-trained)" in doc and "### vifb_dev" + tables.rstrip() in doc
+    assert "| MMAIF small reg |" in tables and "| MMAIF small flow |" in tables

@@ -107,7 +107,6 @@ def test_shipped_weights_load_by_default():
         assert torch.equal(out, net(a, a.flip(-1), prompt="remove the noise", mode="reg"))
         flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler, seed 0
         assert flow.shape == a.shape and not torch.equal(flow, out)
-        assert torch.equal(flow, net(a, a.flip(-1), prompt="remove the noise", mode="flow"))  # seeded: reproducible
 
 
 @pytest.mark.parametrize("variant", ["reg", "flow"])

@@ -21,7 +21,8 @@ SHIPPED_FILE = "mmaif_small.safetensors"
 
 def shipped_weights_path() -> Path | None:
     """The MMAIF weights shipped with the package (``unifuse/weights/mmaif_small.safetensors``, a
-    CPU-trained ``small`` regression model; card: ``docs/mmaif_model_card.md``), or ``None``."""
+    CPU-trained ``small`` model with a regression and a flow DiT; card: ``docs/mmaif_model_card.md``),
+    or ``None``."""
     p = _WEIGHTS_DIR / SHIPPED_FILE
     return p if p.is_file() else None
 
