@@ -105,8 +105,11 @@ def test_shipped_weights_load_by_default():
         out = net(a, a.flip(-1), prompt="remove the noise")
         assert out.shape == a.shape and 0 <= float(out.min()) and float(out.max()) <= 1
         assert torch.equal(out, net(a, a.flip(-1), prompt="remove the noise", mode="reg"))
-        flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler, seed 0
+        # the flow DiT starts from the mean of the two source latents and is sampled as an ODE (g = 0)
+        assert net.config.prior == "mean" and net.config.g == 0
+        flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler
         assert flow.shape == a.shape and not torch.equal(flow, out)
+        assert torch.equal(flow, net(a, a.flip(-1), prompt="remove the noise", mode="flow", seed=1))  # no noise: seed-free
 
 
 @pytest.mark.parametrize("variant", ["reg", "flow"])
