@@ -80,6 +80,9 @@ def main() -> int:
              f"{np.median(cpu[(t, s, m)]):.2f}"] for (t, s, m) in cases]
     ratio = [f"{s}²: flow/reg = {np.median(cpu[(t, s, 'flow')]) / np.median(cpu[(t, s, 'reg')]):.1f}× in CPU time at {t} thread(s)"
              for t in args.threads for s in args.sizes if set(modes) == {"reg", "flow"}]
+    c = model.config
+    flow_desc = (f"{c.sampler} sampler, {c.steps} steps" + (", velocity reuse" if c.reuse else "")
+                 + f", prior {c.prior}, g = {c.g:g} ({c.steps if c.reuse or c.sampler == 'euler' else 2 * c.steps} DiT passes)")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     text = "\n".join([
@@ -89,7 +92,7 @@ def main() -> int:
         + (f"--preset {args.preset}`  " if args.weights == "random" else f"--weights {args.weights}`  "),
         f"Date: {now}; machine: {machine_line(max(args.threads))} (threads per row below); load average (1/5/15 min) "
         f"before: {load_before}, after: {load_average()}.  ",
-        f"Model: {what}, {n_params / 1e6:.1f} M parameters (tokenizer + text encoder + DiTs: {', '.join(modes)}); flow = midpoint sampler, 5 steps, velocity reuse (5 DiT passes). Peak RSS {rss:.0f} MiB. "
+        f"Model: {what}, {n_params / 1e6:.1f} M parameters (tokenizer + text encoder + DiTs: {', '.join(modes)}); flow = {flow_desc}. Peak RSS {rss:.0f} MiB. "
         f"Median and min over {args.rounds} interleaved rounds after a warm-up call per (threads, mode) at the smallest size.", "",
         "With one thread, process CPU time is the work done and is little affected by other processes; wall time is not, "
         "and with two threads on a busy 2-core machine the threads also wait for each other.", "",

@@ -105,8 +105,11 @@ def test_shipped_weights_load_by_default():
         out = net(a, a.flip(-1), prompt="remove the noise")
         assert out.shape == a.shape and 0 <= float(out.min()) and float(out.max()) <= 1
         assert torch.equal(out, net(a, a.flip(-1), prompt="remove the noise", mode="reg"))
-        flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler, seed 0
+        # the flow DiT starts from the mean of the two source latents and is sampled as an ODE (g = 0)
+        assert net.config.prior == "mean" and net.config.g == 0
+        flow = net(a, a.flip(-1), prompt="remove the noise", mode="flow")  # 5-step midpoint sampler
         assert flow.shape == a.shape and not torch.equal(flow, out)
+        assert torch.equal(flow, net(a, a.flip(-1), prompt="remove the noise", mode="flow", seed=1))  # no noise: seed-free
 
 
 @pytest.mark.parametrize("variant", ["reg", "flow"])
@@ -154,3 +157,30 @@ def test_degraded_batch_degrades_sources_but_not_the_target():
     torch.testing.assert_close(batch["GT"], get_teacher()(a, b))  # the teacher saw the clean pair
     again = degraded_batch(a, b, task="ivf", seed=5)
     assert torch.equal(again["A"], batch["A"]) and again["prompt"] == batch["prompt"]
+
+
+def test_flow_training_path_starts_where_sampling_starts():
+    """With ``prior: mean`` the flow path runs from the sources' mean latent to the target latent
+    (Z_t = (1 − t)·(Z_A + Z_B)/2 + t·Z_G), the start the sampler uses; Gaussian-prior settings are refused
+    with a noise term that assumes the Gaussian prior (g > 0)."""
+    torch.manual_seed(0)
+    m = unifuse.create_model("mmaif", preset="tiny", prior="mean", g=0.0)
+    a, b = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    seen, velocity = {}, m.velocity
+
+    def spy(z_t, t, z_a, z_b, text):
+        seen.update(z_t=z_t, t=t, z_a=z_a, z_b=z_b)
+        return velocity(z_t, t, z_a, z_b, text)
+
+    m.velocity = spy
+    teacher = lambda x, y: torch.maximum(x, y)  # noqa: E731
+    training_losses(m, {"A": a, "B": b}, "flow", lam=0.0, teacher=teacher, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        z_g = m.encode_images(a, b, teacher(a, b))[2]
+    t = seen["t"].view(-1, 1, 1, 1)
+    torch.testing.assert_close(seen["z_t"], (1 - t) * (seen["z_a"] + seen["z_b"]) / 2 + t * z_g)
+    with torch.no_grad():
+        z0 = m.prior_sample(seen["z_a"], seen["z_b"])
+    torch.testing.assert_close(z0, (seen["z_a"] + seen["z_b"]) / 2)
+    with pytest.raises(ConfigError, match="g: 0"):
+        unifuse.create_model("mmaif", preset="tiny", prior="mean", g=1.0)

@@ -125,11 +125,13 @@ def test_time_grid():
 
 
 def test_flow_dit_narrower_than_a_token_leaves_the_noise_outside_its_output_span():
-    """Why the shipped `small` flow model samples block noise: its tokens (Haar f8: 192 channels × 2×2
-    patch = 768 values) are wider than the DiT (hidden 192), and the velocity of every token is
-    ``final.weight @ h + final.bias`` with a 768×192 weight. Under the Euler ODE the part of Z_0 outside
-    that 192-d span is never touched: Z_1 − Z_0 projected there is the bias alone (here: 48 × 4 = 192-d
-    tokens, hidden 64)."""
+    """Why a Gaussian-prior `small` flow DiT on Haar f8 tokens samples block noise (the first flow run did,
+    so the shipped flow DiT starts from the sources' mean latent instead, ``prior: mean``): its tokens
+    (192 channels × 2×2 patch = 768 values) are wider than the DiT (hidden 192), and the velocity of every
+    token is ``final.weight @ h + final.bias`` with a 768×192 weight. Under the Euler ODE the part of Z_0
+    outside that 192-d span is never touched: Z_1 − Z_0 projected there is the bias alone (here: 48 × 4 =
+    192-d tokens, hidden 64). From Gaussian noise that part stays noise; from the mean prior it stays the
+    sources' average."""
     import unifuse
     from unifuse.models.mmaif.dit import patchify
 

@@ -16,6 +16,8 @@ from ...errors import ConfigError
 VARIANTS = ("reg", "flow")
 SAMPLERS = ("midpoint", "euler")
 PRIORS = ("gaussian", "source_a", "source_b", "mean")
+#: config fields that only steer flow sampling (no parameter depends on them)
+SAMPLING_FIELDS = ("sampler", "steps", "reuse", "g", "prior", "t_eps", "midpoint_update")
 
 
 @dataclass
@@ -107,6 +109,8 @@ class MMAIFConfig:
             (self.g >= 0, f"g must be >= 0, got {self.g}"),
             (self.midpoint_update in ("paper", "classic"), f"midpoint_update must be 'paper' or 'classic', got {self.midpoint_update!r}"),
             (self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}"),
+            (self.prior == "gaussian" or self.g == 0,
+             f"prior {self.prior!r} needs g: 0 (the sampler's noise term assumes the Gaussian prior), got g = {self.g}"),
             (0 <= self.t_eps < 0.5, f"t_eps must be in [0, 0.5), got {self.t_eps}"),
         ]
         for ok, msg in checks:

@@ -157,7 +157,10 @@ def training_losses(model, batch: dict, variant: str = "reg", *, lam: float = 0.
         out["reg"] = main = regression_loss(z_hat, z_g)
     else:
         t = sample_t(n, model.config.t_eps, generator, a.device)
-        noise = torch.randn(z_g.shape, generator=generator, device=z_g.device, dtype=z_g.dtype)
+        if model.config.prior == "gaussian":
+            noise = torch.randn(z_g.shape, generator=generator, device=z_g.device, dtype=z_g.dtype)
+        else:  # the path starts where sampling starts (a source latent or their mean)
+            noise = model.prior_sample(z_a, z_b)
         z_t, _ = flow_path(z_g, noise, t)
         res = model.velocity(z_t, t, z_a, z_b, text)
         z_hat = one_step_estimate(z_t, t, res.out)

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...models.mmaif.config import SAMPLING_FIELDS
 from ..schedule import set_lr, warmup_cosine_lr
 from . import register_objective
 from .base import Objective, check_params
@@ -179,7 +180,7 @@ class MMAIFObjective(Objective):
             raise ConfigError(f"objective mmaif: init_weights {f} not found")
         try:
             sd, saved, source = read_weights(f)
-            check_config(saved, model.config.to_dict(), source, ignore=("variants",))
+            check_config(saved, model.config.to_dict(), source, ignore=("variants", *SAMPLING_FIELDS))
             own = model.state_dict()
             check_fit(sd, own, source, [], [k for k in sd if k not in own])
         except WeightsError as exc:
