@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError, ImageReadError, InputMismatchError
 from .base import MODES, Metric, check_triple
 from .functional.matlab import round_half_away
+from .functional.parallel import parallel_map, parallel_scope
 from .functional.shared import shared_cache
 from .registry import create, default_metrics
 
@@ -148,6 +149,7 @@ def evaluate_batch(
     b: Tensor,
     metrics: MetricsArg = None,
     mode: str = "native",
+    workers: Optional[int] = None,
 ) -> Dict[str, Tensor]:
     """Score a batch of triples at once (CPU or GPU).
 
@@ -157,6 +159,10 @@ def evaluate_batch(
         metrics: see :func:`resolve_metrics`.
         mode: 'native' (per-channel benchmarks convention), 'gray' (MATLAB rgb2gray first)
             or 'gray_cv2' (CDDFuse's cv2 conversion).
+        workers: CPU threads (default ``torch.get_num_threads()``; 1 on other devices). The
+            metrics, and the independent pieces inside the costly ones, run side by side on
+            that many threads, each single-threaded (:mod:`.functional.parallel`); values do
+            not depend on it.
     Returns:
         ``{name: (N,) float64 tensor}`` on the input device.
     """
@@ -166,8 +172,10 @@ def evaluate_batch(
     ms = resolve_metrics(metrics)
     # intermediates common to several metrics (gray/channel views, normalised images, joint
     # histograms, local moments, VIF pyramids) are computed once for the whole call
-    with shared_cache():
-        return {_metric_key(m, ms): m(a, b, fused, mode=mode) for m in ms}
+    cpu = fused.device.type == "cpu"
+    with shared_cache(), parallel_scope(workers if workers is not None else (None if cpu else 1)):
+        values = parallel_map(lambda m: m(a, b, fused, mode=mode), ms, device=fused.device)
+    return {_metric_key(m, ms): v for m, v in zip(ms, values)}
 
 
 def evaluate(

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 
 from .matlab import separable_filter2
+from .parallel import parallel_map
 from .structural import gaussian_1d
 
 Tensor = torch.Tensor
@@ -218,8 +219,8 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     per_image = cfg.nscale * rows * cols
     # CPU: one image at a time keeps every temporary small (cache- and allocator-friendly)
     chunk = 1 if x.device.type == "cpu" else max(1, MAX_CHUNK_ELEMENTS // per_image)
-    if n > chunk:
-        parts = [phase_congruency(c, cfg) for c in x.split(chunk)]
+    if n > chunk:  # chunks are independent: spread over the CPU threads (see .parallel)
+        parts = parallel_map(lambda c: phase_congruency(c, cfg), x.split(chunk), device=x.device)
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
@@ -293,13 +294,13 @@ def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
     feature maps for K = N * features), ``fused`` ``(K, H, W)``, ``masks`` ``(3, K, H, W)``.
     Returns the pixel-wise max of the three masked correlation maps ``(K, H, W)``.
 
-    On the CPU the K feature maps are processed one at a time (11 filtered maps each)."""
+    On the CPU the K feature maps are processed one at a time (11 filtered maps each), on
+    the threads of :mod:`.parallel`."""
     k, H, W = fused.shape
     step = k if fused.device.type != "cpu" else 1
     g = gaussian_1d(11, 1.5, device=fused.device)
-    out = []
-    for k0 in range(0, k, step):
-        sl = slice(k0, min(k0 + step, k))
+
+    def one(sl: slice) -> Tensor:
         kk = sl.stop - sl.start
         ms = masks[:, sl].reshape(3 * kk, H, W)
         f = fused[sl]
@@ -325,7 +326,10 @@ def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
             r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
             r = r.masked_fill_(~msk[..., b, :], 0.0)
             torch.amax(r, dim=0, out=best[:, b])
-        out.append(best)
+        return best
+
+    # the K feature maps are independent: spread over the CPU threads (see .parallel)
+    out = parallel_map(one, [slice(k0, min(k0 + step, k)) for k0 in range(0, k, step)], device=fused.device)
     return torch.cat(out) if len(out) > 1 else out[0]
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from typing import Any, Callable, Dict, Hashable, Iterator, Optional, Sequence
 
 import torch
 
 Tensor = torch.Tensor
 
+_LOCK = threading.Lock()
 _CACHE: contextvars.ContextVar[Optional[Dict[Any, Any]]] = contextvars.ContextVar("unifuse_metric_cache", default=None)
 
 
@@ -45,16 +47,35 @@ def shared_cache() -> Iterator[Dict[Any, Any]]:
 
 def memo(name: str, tensors: Sequence[Tensor], params: Hashable, fn: Callable[[], Any]) -> Any:
     """``fn()`` computed once per (``name``, ``params``, identities of ``tensors``) inside a
-    :func:`shared_cache` scope; a plain call outside one."""
+    :func:`shared_cache` scope; a plain call outside one.
+
+    Thread-safe (metrics of one call may run on several threads, see
+    :mod:`.parallel`): a thread asking for a value another thread is computing waits for it."""
     store = _CACHE.get()
     if store is None:
         return fn()
     key = (name, params, tuple(id(t) for t in tensors))
-    hit = store.get(key)
-    if hit is not None:
-        return hit[1]
-    value = fn()
-    store[key] = (tuple(tensors), value)  # the references pin the identities
+    while True:
+        with _LOCK:
+            hit = store.get(key)
+            if hit is None:
+                pending = threading.Event()
+                store[key] = (tuple(tensors), pending, None)  # the references pin the identities
+                break
+        if not hit[1].is_set():
+            hit[1].wait()
+            continue  # re-read: the value, or a failed computation (entry removed)
+        return hit[2]
+    try:
+        value = fn()
+    except BaseException:
+        with _LOCK:
+            del store[key]
+        pending.set()
+        raise
+    with _LOCK:
+        store[key] = (tuple(tensors), pending, value)
+    pending.set()
     return value
 
 
