@@ -174,8 +174,11 @@ def evaluate_batch(
     # histograms, local moments, VIF pyramids) are computed once for the whole call
     cpu = fused.device.type == "cpu"
     with shared_cache(), parallel_scope(workers if workers is not None else (None if cpu else 1)):
-        values = parallel_map(lambda m: m(a, b, fused, mode=mode), ms, device=fused.device)
-    return {_metric_key(m, ms): v for m, v in zip(ms, values)}
+        # slowest first, so that the last metrics to finish are short ones
+        order = sorted(range(len(ms)), key=lambda i: -ms[i].spec.cost)
+        values = parallel_map(lambda i: ms[i](a, b, fused, mode=mode), order, device=fused.device)
+    res = dict(zip(order, values))
+    return {_metric_key(m, ms): res[i] for i, m in enumerate(ms)}
 
 
 def evaluate(
