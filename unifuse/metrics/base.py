@@ -31,6 +31,7 @@ import torch
 
 from ..errors import ConfigError, InputMismatchError
 from .functional import matlab as ml
+from .functional.parallel import parallel_scope
 from .functional.shared import memo
 
 Tensor = torch.Tensor
@@ -214,7 +215,10 @@ class Metric:
 
     def __call__(self, a: Tensor, b: Tensor, f: Tensor, mode: str = "native") -> Tensor:
         a, b, f = check_triple(torch.as_tensor(a), torch.as_tensor(b), torch.as_tensor(f))
-        return apply_wrapper(self.core, a, b, f, wrapper=self.wrapper, mode=mode)
+        # on the CPU the independent pieces inside a metric run side by side on
+        # torch.get_num_threads() threads, each operation single-threaded (see .functional.parallel)
+        with parallel_scope(None if f.device.type == "cpu" else 1):
+            return apply_wrapper(self.core, a, b, f, wrapper=self.wrapper, mode=mode)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k not in self.spec.preset)
