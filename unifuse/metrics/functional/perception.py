@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import torch
 
-from .matlab import blocks, filter2, freqspace, normalize1, separable_filter2
+from .matlab import blocks, filter2, freqspace, normalize1, pad, separable_valid
 
 Tensor = torch.Tensor
 
@@ -100,8 +100,10 @@ def qcb(a: Tensor, b: Tensor, f: Tensor, convention: str = "vifb") -> Tensor:
     xf = csf_filter(x, chen_blum_csf(H, W, a.device))
     g1 = _gaussian2d_factor(2.0, a.device)
     g2 = _gaussian2d_factor(4.0, a.device)
-    num = separable_filter2(xf, g1, g1, shape="same")
-    den = separable_filter2(xf, g2, g2, shape="same")
+    # both 31x31 filter2 'same' passes share one zero-padded copy (15 pixels each side)
+    xp = pad(xf, 15, 15, 15, 15)
+    num = separable_valid(xp, g1, g1)
+    den = separable_valid(xp, g2, g2)
     c = (num / den - 1.0).abs()
     cp = (c**3) / (c**2 + 1e-4)
     c1, c2, cf = cp.split(n)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import torch
 
-from .matlab import separable_filter2
+from .matlab import separable_valid
 from .parallel import parallel_map
 from .structural import gaussian_1d
 
@@ -304,14 +304,19 @@ def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
         kk = sl.stop - sl.start
         ms = masks[:, sl].reshape(3 * kk, H, W)
         f = fused[sl]
-        stack = fused.new_empty(11 * kk, H, W)  # [s (3kk), f (kk), s^2 (3kk), f^2 (kk), s f (3kk)]
+        # the maps [s (3kk), f (kk), s^2 (3kk), f^2 (kk), s f (3kk)] are written straight into
+        # the zero-padded buffer of filter2 'same' (5 rows/columns each side): no pad copy
+        padded = fused.new_empty(11 * kk, H + 10, W + 10)
+        for border in (padded[:, :5], padded[:, H + 5 :], padded[:, 5 : H + 5, :5], padded[:, 5 : H + 5, W + 5 :]):
+            border.zero_()
+        stack = padded[:, 5 : H + 5, 5 : W + 5]
         s, f_, ss, ff2, sf = stack.split([3 * kk, kk, 3 * kk, kk, 3 * kk])
         torch.mul(srcs[:, sl].reshape(3 * kk, H, W), ms, out=s)
         f_.copy_(f)
         torch.mul(s, s, out=ss)
         torch.mul(f, f, out=ff2)
         torch.mul(s.view(3, kk, H, W), f, out=sf.view(3, kk, H, W))
-        m = separable_filter2(stack, g, g, shape="same")
+        m = separable_valid(padded, g, g)  # = separable_filter2(stack, g, g, 'same')
         mu_s, mu_f, e_ss, e_ff, e_sf = (t.view(-1, kk, H, W) for t in m.split([3 * kk, kk, 3 * kk, kk, 3 * kk]))
         msk = ms.view(3, kk, H, W)
         best = fused.new_empty(kk, H, W)
