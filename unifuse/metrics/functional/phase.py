@@ -31,6 +31,7 @@ import torch
 
 from .matlab import separable_valid
 from .parallel import parallel_map
+from .shared import unique_images
 from .structural import gaussian_1d
 
 Tensor = torch.Tensor
@@ -182,26 +183,6 @@ MAX_CHUNK_ELEMENTS = 16 * 2**20
 PC_BAND_ELEMENTS = 1 << 17
 
 
-def _unique_images(x: Tensor):
-    """Indices of the distinct images of ``(N, H, W)`` and, for every image, the position of
-    its copy among them. Candidates are grouped by cheap signatures, then compared exactly."""
-    n = x.shape[0]
-    w = torch.linspace(1.0, 2.0, x.shape[-1], dtype=x.dtype, device=x.device)
-    sig = torch.stack([x.sum(dim=(-2, -1)), (x * x).sum(dim=(-2, -1)), (x * w).sum(dim=(-2, -1))], dim=1)
-    sig = sig.tolist()
-    keep: list = []
-    inverse = []
-    for i in range(n):  # N is small (images x channels); the exact test runs only on equal signatures
-        for pos, k in enumerate(keep):
-            if sig[i] == sig[k] and torch.equal(x[i], x[k]):
-                inverse.append(pos)
-                break
-        else:
-            inverse.append(len(keep))
-            keep.append(i)
-    return keep, torch.tensor(inverse, device=x.device)
-
-
 def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> PhaseCongruency:
     """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
     (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``.
@@ -212,7 +193,7 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     x = x.double()
     n, rows, cols = x.shape
     if n > 1:
-        keep, inverse = _unique_images(x)
+        keep, inverse = unique_images(x)
         if len(keep) < n:  # e.g. a gray IR image replicated over the RGB channels
             res = phase_congruency(x[keep], cfg)
             return PhaseCongruency(*(t[inverse] for t in res))

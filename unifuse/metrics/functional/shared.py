@@ -79,9 +79,45 @@ def memo(name: str, tensors: Sequence[Tensor], params: Hashable, fn: Callable[[]
     return value
 
 
+def unique_images(x: Tensor):
+    """Indices of the distinct images of ``(N, H, W)`` and, for every image, the position of
+    its copy among them (e.g. a gray source replicated over the RGB channels by the metric
+    wrapper). Candidates are grouped by cheap signatures, then compared exactly."""
+    n = x.shape[0]
+    w = torch.linspace(1.0, 2.0, x.shape[-1], dtype=x.dtype, device=x.device)
+    sig = torch.stack([x.sum(dim=(-2, -1)), (x * x).sum(dim=(-2, -1)), (x * w).sum(dim=(-2, -1))], dim=1)
+    sig = sig.tolist()
+    keep: list = []
+    inverse = []
+    for i in range(n):  # N is small (images x channels); the exact test runs only on equal signatures
+        for pos, k in enumerate(keep):
+            if sig[i] == sig[k] and torch.equal(x[i], x[k]):
+                inverse.append(pos)
+                break
+        else:
+            inverse.append(len(keep))
+            keep.append(i)
+    return keep, torch.tensor(inverse, device=x.device)
+
+
+def map_unique(fn: Callable[[Tensor], Any], x: Tensor) -> Any:
+    """``fn(x)`` for a per-image function ``fn`` (``(N, H, W)`` -> a tensor or tuple of tensors
+    with leading dim N, each image's result depending on that image only), evaluated on the
+    distinct images of ``x`` only and expanded back (same values)."""
+    if x.shape[0] <= 1:
+        return fn(x)
+    keep, inverse = unique_images(x)
+    if len(keep) == x.shape[0]:
+        return fn(x)
+    out = fn(x[keep])
+    if isinstance(out, tuple):
+        return type(out)(*(t[inverse] for t in out)) if hasattr(out, "_fields") else tuple(t[inverse] for t in out)
+    return out[inverse]
+
+
 def caching() -> bool:
     """Whether a :func:`shared_cache` scope is open."""
     return _CACHE.get() is not None
 
 
-__all__ = ["shared_cache", "memo", "caching"]
+__all__ = ["shared_cache", "memo", "caching", "unique_images", "map_unique"]

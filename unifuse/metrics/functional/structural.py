@@ -111,14 +111,7 @@ def pair_moments(images, pairs, g: Tensor, shape: str = "valid", flat=None) -> P
     ``flat``: optional per-image ``'valid'`` flat-window masks; where set, the variance and
     every covariance involving that image are set to exactly 0 (the ``stable`` variants)."""
     k, n = len(images), images[0].shape[0]
-    x0 = images[0]
-    stack = x0.new_empty((2 * k + len(pairs)) * n, *x0.shape[1:])  # images, squares, products
-    parts = stack.split(n)
-    for i, x in enumerate(images):
-        parts[i].copy_(x)
-        torch.mul(x, x, out=parts[k + i])
-    for p, (i, j) in enumerate(pairs):
-        torch.mul(images[i], images[j], out=parts[2 * k + p])
+    stack = torch.cat([*images, *(x * x for x in images), *(images[i] * images[j] for i, j in pairs)])
     m = separable_filter2(stack, g, g, shape=shape).split(n)
     mu = m[:k]
     var = [m[k + i] - mu[i] * mu[i] for i in range(k)]
