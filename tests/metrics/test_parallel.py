@@ -80,3 +80,20 @@ def test_suite_values_do_not_depend_on_workers():
     assert list(one) == list(two) == names  # keys in the requested order
     for n in names:
         assert torch.equal(one[n].nan_to_num(123.0), two[n].nan_to_num(123.0)), n
+
+
+def test_forked_child_runs_alone():
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with parallel_scope(2):
+        parallel_map(lambda x: x, range(4))  # helpers exist in the parent
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_child_map, ()) == [0, 1, 4, 9]
+
+
+def _child_map():
+    with parallel_scope(2):
+        return parallel_map(lambda x: x * x, range(4))

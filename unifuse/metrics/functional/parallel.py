@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import threading
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
@@ -121,6 +122,18 @@ def _ensure_helpers(n: int) -> None:
     for t, ev in started:
         t.start()
         ev.wait()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's helper threads: start afresh."""
+    global _COND
+    _COND = threading.Condition()
+    _JOBS.clear()
+    _HELPERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def workers() -> int:
