@@ -67,9 +67,10 @@ class MetricSpec:
         fused_only: the metric uses the fused image only (EN, SD, SF, AG, EI).
         default: part of the default suite of :func:`unifuse.metrics.evaluate`.
         preset: fixed options (aliases such as ``fmi_pixel`` = ``fmi`` with ``feature='pixel'``).
-        cost: relative run time (about ms for one 630x460 RGB triple on one CPU thread): a
-            scheduling hint only, so that :func:`unifuse.metrics.evaluate_batch` starts the
-            slowest metrics first when they run side by side.
+        cost: relative run time (about ms for one 630x460 RGB triple on one CPU thread, not
+            counting intermediates shared with a costlier metric): a scheduling hint only, so
+            that :func:`unifuse.metrics.evaluate_batch` starts the slowest metrics first when
+            they run side by side (and a metric reusing another's intermediates later).
     """
 
     name: str

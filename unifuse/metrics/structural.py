@@ -53,7 +53,7 @@ register_metric(
 )
 register_metric(
     "qy", _qy, higher_is_better=True, value_range=(0.0, 1.0), wrapper="mefb", options=(_QCQY_OPTION,),
-    cost=220,
+    cost=50,  # after the 7x7 moments it shares with qc
     description="Yang's SSIM-based metric (MEFB Qy)",
     references=("MEFB Qy (mefb_metrics_dev.csv, VIFB-crop rows; ill-conditioned on flat windows)",),
 )
