@@ -6,7 +6,8 @@
 ``--baseline``: before/after comparison. Child processes alternate between the old code
 (``PYTHONPATH`` = the baseline checkout) and this checkout, ``--rounds`` times each, so both
 see the same machine load; each child times every default metric once (after a warm-up) and
-the whole suite in one ``evaluate_batch`` call. Reports medians and old/new ratios (written to
+the whole suite in one ``evaluate_batch`` call (wall time, and the process CPU time of one more
+call: on a loaded machine the wall time mostly measures the load). Reports medians and old/new ratios (written to
 ``benchmarks/results/metrics_compare.md``).
 
 Reports the median wall time per metric (after one warm-up call, which also fills caches

@@ -189,6 +189,7 @@ def evaluate(
     mode: str = "native",
     data_range: Optional[float] = None,
     device: Union[str, torch.device, None] = None,
+    workers: Optional[int] = None,
 ) -> Dict[str, float]:
     """Score one fused image against its two sources.
 
@@ -202,6 +203,7 @@ def evaluate(
             first) or 'gray_cv2' (CDDFuse's conversion).
         data_range: range of float inputs (``None``: 1.0 if max <= 1 else 255).
         device: where to compute (default CPU).
+        workers: CPU threads (see :func:`evaluate_batch`; default ``torch.get_num_threads()``).
     Returns:
         ``{metric name: float}``.
     Raises:
@@ -214,7 +216,7 @@ def evaluate(
         desc = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in zip(names, sizes))
         raise InputMismatchError(f"image sizes differ (H x W): {desc}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    res = evaluate_batch(tf[None].to(dev), ta[None].to(dev), tb[None].to(dev), metrics=metrics, mode=mode)
+    res = evaluate_batch(tf[None].to(dev), ta[None].to(dev), tb[None].to(dev), metrics=metrics, mode=mode, workers=workers)
     return {k: float(v[0]) for k, v in res.items()}
 
 
