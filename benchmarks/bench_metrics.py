@@ -6,7 +6,8 @@
 ``--baseline``: before/after comparison. Child processes alternate between the old code
 (``PYTHONPATH`` = the baseline checkout) and this checkout, ``--rounds`` times each, so both
 see the same machine load; each child times every default metric once (after a warm-up) and
-the whole suite in one ``evaluate_batch`` call. Reports medians and old/new ratios (written to
+the whole suite in one ``evaluate_batch`` call (wall time, and the process CPU time of one more
+call: on a loaded machine the wall time mostly measures the load). Reports medians and old/new ratios (written to
 ``benchmarks/results/metrics_compare.md``).
 
 Reports the median wall time per metric (after one warm-up call, which also fills caches
@@ -115,7 +116,13 @@ def _child(args) -> int:
         res[name] = timeit(lambda: m(a, b, f, mode=args.mode), 1, args.device)
     suite = M.default_metrics()
     if "suite" in names:
-        res["SUITE"] = timeit(lambda: M.evaluate_batch(f, a, b, metrics=suite, mode=args.mode), 1, args.device)
+        run_suite = lambda: M.evaluate_batch(f, a, b, metrics=suite, mode=args.mode)  # noqa: E731
+        res["SUITE"] = timeit(run_suite, 1, args.device)
+        # CPU time of the process (all threads) for one more call: on a loaded machine the wall
+        # time mostly measures the load, the CPU time the work done
+        c0 = time.process_time()
+        run_suite()
+        res["SUITE_CPU"] = time.process_time() - c0
     res["_module"] = M.__file__
     Path(args.child_json).write_text(json.dumps(res))
     return 0
@@ -146,7 +153,7 @@ def compare(args) -> int:
             print(f"round {r + 1} {label}: " + ", ".join(f"{k} {v:.2f} s" for k, v in res.items()) + f", load {_load():.1f}",
                   file=sys.stderr)
     med = {k: {n: statistics.median(x[n] for x in v) for n in v[0]} for k, v in runs.items()}
-    names = sorted((n for n in med["before"] if n != "SUITE"), key=lambda n: -med["before"][n])
+    names = sorted((n for n in med["before"] if n not in ("SUITE", "SUITE_CPU")), key=lambda n: -med["before"][n])
     lines = [
         "# Metric timings: before / after",
         "",
@@ -164,6 +171,9 @@ def compare(args) -> int:
     if "SUITE" in med["before"]:
         lines.append(f"| **whole default suite (one `evaluate_batch`)** | **{med['before']['SUITE'] * 1e3:.0f}** | "
                      f"**{med['after']['SUITE'] * 1e3:.0f}** | **{med['before']['SUITE'] / med['after']['SUITE']:.2f}x** |")
+    if "SUITE_CPU" in med["before"] and "SUITE_CPU" in med["after"]:
+        lines.append(f"| whole default suite: CPU time of the process, all threads (ms) | {med['before']['SUITE_CPU'] * 1e3:.0f} | "
+                     f"{med['after']['SUITE_CPU'] * 1e3:.0f} | {med['before']['SUITE_CPU'] / med['after']['SUITE_CPU']:.2f}x |")
     for n in names:
         lines.append(f"| {n} | {med['before'][n] * 1e3:.1f} | {med['after'][n] * 1e3:.1f} | "
                      f"{med['before'][n] / med['after'][n]:.2f}x |")

@@ -109,3 +109,18 @@ def test_duplicate_images_computed_once_same_result():
     for u, v in zip(got, single):
         assert torch.equal(u[0], v[0]) and torch.equal(u[2], v[0]) and torch.equal(u[3], v[0])
     assert not torch.equal(got.pc[1], got.pc[0])
+
+
+def test_corr_features_pieces_equal_one_batch():
+    # the CPU path (one feature map per piece) and the batched path of other devices agree
+    from unifuse.metrics.functional.phase import _corr_features
+
+    g = torch.Generator().manual_seed(4)
+    n, H, W = 2, 20, 23
+    maps = lambda: [torch.rand(n, H, W, generator=g, dtype=torch.float64) for _ in range(3)]  # noqa: E731
+    srcs, fused = (maps(), maps(), maps()), maps()
+    masks = tuple(torch.rand(n, H, W, generator=g) > 0.3 for _ in range(3))
+    one = _corr_features(srcs, fused, masks, step=1)
+    assert one.shape == (3 * n, H, W)
+    assert torch.equal(one, _corr_features(srcs, fused, masks, step=3 * n))
+    assert torch.equal(one, _corr_features(srcs, fused, masks, step=4))  # uneven pieces

@@ -45,3 +45,24 @@ def test_suite_equals_separate_calls():
         for n in names:
             alone = M.create(n)(a, b, f, mode=mode)
             assert torch.equal(together[n].nan_to_num(123.0), alone.nan_to_num(123.0)), (mode, n)
+
+
+def test_map_unique_runs_on_distinct_images_only():
+    from unifuse.metrics.functional.shared import map_unique, unique_images
+
+    g = torch.Generator().manual_seed(5)
+    a = torch.randint(0, 256, (2, 20, 24), generator=g).double()
+    x = torch.stack([a[0], a[1], a[0], a[0], a[1]])
+    keep, inverse = unique_images(x)
+    assert keep == [0, 1] and inverse.tolist() == [0, 1, 0, 0, 1]
+    seen = []
+
+    def fn(t):
+        seen.append(t.shape[0])
+        return t.cumsum(-1), t * 2
+
+    got = map_unique(fn, x)
+    ref = (x.cumsum(-1), x * 2)
+    assert seen == [2]
+    assert all(torch.equal(u, v) for u, v in zip(got, ref))
+    assert torch.equal(map_unique(lambda t: t + 1, a), a + 1)  # all distinct: plain call

@@ -17,6 +17,7 @@ register_metric(
 )
 register_metric(
     "viff", fc.viff, higher_is_better=True, value_range=(0.0, float("inf")),
+    cost=60,  # after the VIF pyramid it shares with vif (scheduled later, so it finds it ready)
     description="Sheikh's pixel VIF summed over the sources (CDDFuse 'VIF'; not MEFB's VIF)",
     references=("CDDFuse VIFF",),
 )

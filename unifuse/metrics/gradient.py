@@ -12,6 +12,7 @@ def _qabf(a, b, f, convention: str = "vifb"):
 
 register_metric(
     "qabf", _qabf, higher_is_better=True, value_range=(0.0, 1.0),
+    cost=230,
     wrapper=lambda o: o["convention"],
     options=(Option("convention", "vifb", ("vifb", "mefb"),
                     "same core (VIFB and MEFB share the code); selects the VIFB or MEFB RGB wrapper"),),

@@ -30,6 +30,7 @@ _FMI_FEATURE = Option("feature", "edge", ("edge", "pixel", "gradient"),
 _FMI_WINDOW = Option("window", 3, None, "odd sliding-window size (MEFB: 3)")
 register_metric(
     "fmi", fi.fmi, higher_is_better=True, value_range=(0.0, 1.0), wrapper="mefb",
+    cost=100,
     options=(_FMI_FEATURE, _FMI_WINDOW),
     description="Feature mutual information (Haghighat fast-FMI, edge features, 3x3 windows)",
     references=("MEFB FMI (edge, w=3)", "harness extra.FMI_pixel / extra.FMI_gradient"),

@@ -15,6 +15,7 @@ def _qcv(a, b, f, convention: str = "vifb"):
 
 register_metric(
     "qcb", fp.qcb, higher_is_better=True, value_range=(0.0, 1.0),
+    cost=400,
     wrapper=lambda o: o["convention"],
     options=(Option(
         "convention", "vifb", BENCHMARK_CONVENTIONS,
@@ -27,6 +28,7 @@ register_metric(
 )
 register_metric(
     "qcv", _qcv, higher_is_better=False, value_range=(0.0, float("inf")),
+    cost=160,
     wrapper=lambda o: o["convention"],
     options=(Option("convention", "vifb", BENCHMARK_CONVENTIONS,
                     "same core; selects the VIFB or MEFB RGB wrapper"),),
@@ -35,6 +37,7 @@ register_metric(
 )
 register_metric(
     "vif", fv.vif_han, higher_is_better=True, value_range=(0.0, float("inf")), wrapper="mefb",
+    cost=400,
     description="Han et al.'s fusion VIF (MEFB VIF; not CDDFuse's VIFF)",
     references=("MEFB VIF (mefb_metrics_dev.csv; <1e-6 where flat regions make the 1e-10 clamps rounding-dependent)",),
 )

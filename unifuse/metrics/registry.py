@@ -34,12 +34,14 @@ def register_metric(
     fused_only: bool = False,
     default: bool = True,
     preset: Optional[Dict[str, Any]] = None,
+    cost: float = 50.0,
 ) -> MetricSpec:
     """Register ``core`` under ``name`` (lowercase). Returns the :class:`MetricSpec`.
 
     ``wrapper``: 'vifb', 'mefb', 'side_by_side', 'gray' or a callable of the options.
     ``default``: include it in the default suite of :func:`unifuse.metrics.evaluate`.
     ``preset``: options fixed for this name (aliases of a variant).
+    ``cost``: relative run time (scheduling hint: the slowest metrics start first).
     """
     if isinstance(wrapper, str) and wrapper not in WRAPPERS:
         raise ValueError(f"unknown wrapper {wrapper!r}")
@@ -55,6 +57,7 @@ def register_metric(
         fused_only=fused_only,
         default=default,
         preset=dict(preset or {}),
+        cost=float(cost),
     )
 
     def factory(**opts: Any) -> Metric:

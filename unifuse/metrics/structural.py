@@ -33,6 +33,7 @@ _QCQY_OPTION = Option(
 
 register_metric(
     "ssim", _ssim, higher_is_better=True, value_range=(-2.0, 2.0),
+    cost=170,
     options=(Option(
         "convention", "vifb", SSIM_CONVENTIONS,
         "vifb: Wang's SSIM (11x11 Gaussian, L=255, 'valid') summed over the sources; cddfuse: "
@@ -46,21 +47,25 @@ register_metric(
 )
 register_metric(
     "qc", _qc, higher_is_better=True, value_range=(0.0, 1.0), wrapper="mefb", options=(_QCQY_OPTION,),
+    cost=270,
     description="Cvejic's SSIM-based metric weighted by the covariances with the fused image (MEFB Qc)",
     references=("MEFB Qc (mefb_metrics_dev.csv, VIFB-crop rows; ill-conditioned on flat windows)",),
 )
 register_metric(
     "qy", _qy, higher_is_better=True, value_range=(0.0, 1.0), wrapper="mefb", options=(_QCQY_OPTION,),
+    cost=50,  # after the 7x7 moments it shares with qc
     description="Yang's SSIM-based metric (MEFB Qy)",
     references=("MEFB Qy (mefb_metrics_dev.csv, VIFB-crop rows; ill-conditioned on flat windows)",),
 )
 register_metric(
     "qw", fs.qw, higher_is_better=True, value_range=(-1.0, 1.0), wrapper="mefb",
+    cost=300,
     description="Piella's edge-dependent fusion quality index on Prewitt edge maps (what MEFB calls Qw)",
     references=("MEFB Qw (mefb_metrics_dev.csv 1e-12)",),
 )
 register_metric(
     "mef_ssim", fm.mef_ssim, higher_is_better=True, value_range=(0.0, 1.0), wrapper="gray",
+    cost=240,
     description="Ma et al.'s multi-scale MEF-SSIM on rgb2gray images (MEFB MEF_SSIM)",
     references=("MEFB MEF_SSIM (mefb_metrics_dev.csv 1e-12)",),
 )

@@ -220,6 +220,13 @@ def _separable_valid(xp: Tensor, hc: Tensor, hr: Tensor) -> Tensor:
     return out.reshape(*lead, Ho, Wo)
 
 
+def separable_valid(xp: Tensor, hcol: Tensor, hrow: Tensor) -> Tensor:
+    """Valid correlation of an already padded ``(N, Hp, Wp)`` stack with ``outer(hcol, hrow)``
+    (1-D float64 kernels): what :func:`separable_filter2` computes after padding, for callers
+    that write their maps straight into a padded buffer. ``(N, Hp-kh+1, Wp-kw+1)``."""
+    return _separable_valid(xp, hcol.reshape(-1), hrow.reshape(-1))
+
+
 def _pad_for_shape(x: Tensor, kh: int, kw: int, shape: str, padding: str) -> Tensor:
     """``x`` padded so that a *valid* correlation with a ``kh x kw`` kernel gives MATLAB's
     ``shape`` result: 'same' (centre ``ceil(k/2)``), 'full', or 'valid' (unchanged)."""
@@ -433,6 +440,7 @@ __all__ = [
     "imfilter",
     "conv2",
     "separable_filter2",
+    "separable_valid",
     "fspecial_gaussian",
     "fspecial_sobel",
     "gradient",

@@ -16,7 +16,8 @@ from functools import lru_cache
 
 import torch
 
-from .matlab import blocks, filter2, freqspace, normalize1, separable_filter2
+from .matlab import blocks, filter2, freqspace, normalize1, pad, separable_valid
+from .shared import map_unique
 
 Tensor = torch.Tensor
 
@@ -96,14 +97,19 @@ def qcb(a: Tensor, b: Tensor, f: Tensor, convention: str = "vifb") -> Tensor:
     x = torch.cat([a, b, f])
     if convention == "mefb":
         x = x / 255.0  # im2double(uint8)
-    x = normalize1(x)
-    xf = csf_filter(x, chen_blum_csf(H, W, a.device))
     g1 = _gaussian2d_factor(2.0, a.device)
     g2 = _gaussian2d_factor(4.0, a.device)
-    num = separable_filter2(xf, g1, g1, shape="same")
-    den = separable_filter2(xf, g2, g2, shape="same")
-    c = (num / den - 1.0).abs()
-    cp = (c**3) / (c**2 + 1e-4)
+
+    def contrast(x: Tensor) -> Tensor:  # per image: masked contrast C'
+        xf = csf_filter(normalize1(x), chen_blum_csf(H, W, a.device))
+        # both 31x31 filter2 'same' passes share one zero-padded copy (15 pixels each side)
+        xp = pad(xf, 15, 15, 15, 15)
+        num = separable_valid(xp, g1, g1)
+        den = separable_valid(xp, g2, g2)
+        c = (num / den - 1.0).abs()
+        return (c**3) / (c**2 + 1e-4)
+
+    cp = map_unique(contrast, x)  # a gray source replicated over RGB channels once
     c1, c2, cf = cp.split(n)
 
     def _pres(cx: Tensor) -> Tensor:
@@ -136,10 +142,14 @@ def qcv(a: Tensor, b: Tensor, f: Tensor, window: int = 16, alpha: float = 5.0) -
     x = normalize1(torch.cat([a, b, f]))
     xa, xb, xf = x.split(n)
     src = torch.cat([xa, xb])
-    gx = filter2(_SOBEL_X, src, "same")
-    gy = filter2(_SOBEL_Y, src, "same")
-    g = torch.sqrt(gx * gx + gy * gy)
-    lam = blocks(g, window).pow(alpha).sum(dim=(-2, -1))  # (2n, nH, nW)
+
+    def saliency(src: Tensor) -> Tensor:  # per image
+        gx = filter2(_SOBEL_X, src, "same")
+        gy = filter2(_SOBEL_Y, src, "same")
+        g = torch.sqrt(gx * gx + gy * gy)
+        return blocks(g, window).pow(alpha).sum(dim=(-2, -1))
+
+    lam = map_unique(saliency, src)  # (2n, nH, nW); a replicated gray source once
     d = csf_filter(src - torch.cat([xf, xf]), mannos_sakrison_csf(H, W, a.device))
     dd = (blocks(d, window) ** 2).mean(dim=(-2, -1))
     la, lb = lam.split(n)

@@ -29,7 +29,9 @@ from typing import NamedTuple
 
 import torch
 
-from .matlab import separable_filter2
+from .matlab import separable_valid
+from .parallel import parallel_map
+from .shared import unique_images
 from .structural import gaussian_1d
 
 Tensor = torch.Tensor
@@ -181,26 +183,6 @@ MAX_CHUNK_ELEMENTS = 16 * 2**20
 PC_BAND_ELEMENTS = 1 << 17
 
 
-def _unique_images(x: Tensor):
-    """Indices of the distinct images of ``(N, H, W)`` and, for every image, the position of
-    its copy among them. Candidates are grouped by cheap signatures, then compared exactly."""
-    n = x.shape[0]
-    w = torch.linspace(1.0, 2.0, x.shape[-1], dtype=x.dtype, device=x.device)
-    sig = torch.stack([x.sum(dim=(-2, -1)), (x * x).sum(dim=(-2, -1)), (x * w).sum(dim=(-2, -1))], dim=1)
-    sig = sig.tolist()
-    keep: list = []
-    inverse = []
-    for i in range(n):  # N is small (images x channels); the exact test runs only on equal signatures
-        for pos, k in enumerate(keep):
-            if sig[i] == sig[k] and torch.equal(x[i], x[k]):
-                inverse.append(pos)
-                break
-        else:
-            inverse.append(len(keep))
-            keep.append(i)
-    return keep, torch.tensor(inverse, device=x.device)
-
-
 def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConfig()) -> PhaseCongruency:
     """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
     (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``.
@@ -211,15 +193,15 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     x = x.double()
     n, rows, cols = x.shape
     if n > 1:
-        keep, inverse = _unique_images(x)
+        keep, inverse = unique_images(x)
         if len(keep) < n:  # e.g. a gray IR image replicated over the RGB channels
             res = phase_congruency(x[keep], cfg)
             return PhaseCongruency(*(t[inverse] for t in res))
     per_image = cfg.nscale * rows * cols
     # CPU: one image at a time keeps every temporary small (cache- and allocator-friendly)
     chunk = 1 if x.device.type == "cpu" else max(1, MAX_CHUNK_ELEMENTS // per_image)
-    if n > chunk:
-        parts = [phase_congruency(c, cfg) for c in x.split(chunk)]
+    if n > chunk:  # chunks are independent: spread over the CPU threads (see .parallel)
+        parts = parallel_map(lambda c: phase_congruency(c, cfg), x.split(chunk), device=x.device)
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
@@ -288,34 +270,50 @@ _CORR_BAND_ELEMENTS = 30000
 _QP_THRESHOLD = 0.1
 
 
-def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
-    """Zhao's ``correlation_coeffcient``: ``srcs`` ``(3, K, H, W)`` (source 1, source 2, max
-    feature maps for K = N * features), ``fused`` ``(K, H, W)``, ``masks`` ``(3, K, H, W)``.
-    Returns the pixel-wise max of the three masked correlation maps ``(K, H, W)``.
+def _corr_features(srcs, fused, masks, step=None) -> Tensor:
+    """Zhao's ``correlation_coeffcient`` for K = 3 features x N images.
 
-    On the CPU the K feature maps are processed one at a time (11 filtered maps each)."""
-    k, H, W = fused.shape
-    step = k if fused.device.type != "cpu" else 1
-    g = gaussian_1d(11, 1.5, device=fused.device)
-    out = []
-    for k0 in range(0, k, step):
-        sl = slice(k0, min(k0 + step, k))
-        kk = sl.stop - sl.start
-        ms = masks[:, sl].reshape(3 * kk, H, W)
-        f = fused[sl]
-        stack = fused.new_empty(11 * kk, H, W)  # [s (3kk), f (kk), s^2 (3kk), f^2 (kk), s f (3kk)]
+    ``srcs``: three sequences (source 1, source 2, max) of three ``(N, H, W)`` feature maps
+    (PC, M, m); ``fused``: the fused image's three ``(N, H, W)`` feature maps; ``masks``: three
+    ``(N, H, W)`` bool masks (source 1, source 2, max). Feature map ``k`` is feature
+    ``k // N`` of image ``k % N``. Returns the pixel-wise max of the three masked
+    correlation maps, ``(K, H, W)``.
+
+    On the CPU the K feature maps are processed one at a time (11 filtered maps each), on
+    the threads of :mod:`.parallel`; the masked maps are written straight into the filter's
+    padded buffer (no stacked copies of all K). ``step``: feature maps per piece (default 1
+    on the CPU, all K elsewhere)."""
+    n, H, W = fused[0].shape
+    k = 3 * n
+    if step is None:
+        step = k if fused[0].device.type != "cpu" else 1
+    g = gaussian_1d(11, 1.5, device=fused[0].device)
+    dtype, device = fused[0].dtype, fused[0].device
+
+    def one(sl: slice) -> Tensor:
+        items = [(q // n, q % n) for q in range(sl.start, sl.stop)]  # (feature, image)
+        kk = len(items)
+        # the maps [s (3kk), f (kk), s^2 (3kk), f^2 (kk), s f (3kk)] are written straight into
+        # the zero-padded buffer of filter2 'same' (5 rows/columns each side): no pad copy
+        padded = torch.empty(11 * kk, H + 10, W + 10, dtype=dtype, device=device)
+        for border in (padded[:, :5], padded[:, H + 5 :], padded[:, 5 : H + 5, :5], padded[:, 5 : H + 5, W + 5 :]):
+            border.zero_()
+        stack = padded[:, 5 : H + 5, 5 : W + 5]
         s, f_, ss, ff2, sf = stack.split([3 * kk, kk, 3 * kk, kk, 3 * kk])
-        torch.mul(srcs[:, sl].reshape(3 * kk, H, W), ms, out=s)
-        f_.copy_(f)
+        for q, (t, i) in enumerate(items):
+            for j in range(3):
+                torch.mul(srcs[j][t][i], masks[j][i], out=s[j * kk + q])
+            f_[q].copy_(fused[t][i])
         torch.mul(s, s, out=ss)
-        torch.mul(f, f, out=ff2)
-        torch.mul(s.view(3, kk, H, W), f, out=sf.view(3, kk, H, W))
-        m = separable_filter2(stack, g, g, shape="same")
+        torch.mul(f_, f_, out=ff2)
+        torch.mul(s.view(3, kk, H, W), f_, out=sf.view(3, kk, H, W))
+        m = separable_valid(padded, g, g)  # = separable_filter2(stack, g, g, 'same')
         mu_s, mu_f, e_ss, e_ff, e_sf = (t.view(-1, kk, H, W) for t in m.split([3 * kk, kk, 3 * kk, kk, 3 * kk]))
-        msk = ms.view(3, kk, H, W)
-        best = fused.new_empty(kk, H, W)
+        img = [i for _, i in items]
+        unmasked = [(~masks[j][img]) for j in range(3)]  # (kk, H, W) each
+        best = torch.empty(kk, H, W, dtype=dtype, device=device)
         # per-pixel correlation in bands of rows (cache-resident, one thread per operation)
-        rows = H if fused.device.type != "cpu" else max(1, _CORR_BAND_ELEMENTS // (3 * kk * W))
+        rows = H if device.type != "cpu" else max(1, _CORR_BAND_ELEMENTS // (3 * kk * W))
         for r0 in range(0, H, rows):
             b = slice(r0, min(r0 + rows, H))
             mus, muf = mu_s[..., b, :], mu_f[..., b, :]
@@ -323,9 +321,13 @@ def _corr_features(srcs: Tensor, fused: Tensor, masks: Tensor) -> Tensor:
             var_f = e_ff[..., b, :] - muf * muf
             cov = e_sf[..., b, :] - mus * muf
             r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
-            r = r.masked_fill_(~msk[..., b, :], 0.0)
+            for j in range(3):
+                r[j].masked_fill_(unmasked[j][:, b], 0.0)
             torch.amax(r, dim=0, out=best[:, b])
-        out.append(best)
+        return best
+
+    # the K feature maps are independent: spread over the CPU threads (see .parallel)
+    out = parallel_map(one, [slice(k0, min(k0 + step, k)) for k0 in range(0, k, step)], device=device)
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
@@ -337,18 +339,15 @@ def qp(a: Tensor, b: Tensor, f: Tensor, cfg: PhaseCongruencyConfig = PhaseCongru
         raise ValueError(f"expected three (N, H, W) tensors of equal shape, got {a.shape}, {b.shape}, {f.shape}")
     n = a.shape[0]
     pcs = phase_congruency(torch.cat([a, b, f]), cfg)
-    feats = torch.stack([pcs.pc, pcs.M, pcs.m])  # (3 features, 3n, H, W)
-    f1, f2, ff = feats.split(n, dim=1)  # each (3, n, H, W)
-    pc1, pc2 = f1[0], f2[0]
-    pick1 = pc1 > pc2
-    fmax = torch.where(pick1, f1, f2)
-    mask1 = pc1 > _QP_THRESHOLD
-    mask2 = pc2 > _QP_THRESHOLD
+    f1 = [t[:n] for t in pcs]  # (PC, M, m) of source 1, (n, H, W) views
+    f2 = [t[n : 2 * n] for t in pcs]
+    ff = [t[2 * n :] for t in pcs]
+    pick1 = f1[0] > f2[0]
+    fmax = [torch.where(pick1, u, v) for u, v in zip(f1, f2)]  # M, m follow the PC's source
+    mask1 = f1[0] > _QP_THRESHOLD
+    mask2 = f2[0] > _QP_THRESHOLD
     mask3 = fmax[0] > _QP_THRESHOLD
-    H, W = a.shape[-2:]
-    srcs = torch.stack([f1, f2, fmax]).reshape(3, 3 * n, H, W)  # (which, feature*n, H, W)
-    masks = torch.stack([mask1, mask2, mask3])[:, None].expand(3, 3, n, H, W).reshape(3, 3 * n, H, W)
-    best = _corr_features(srcs, ff.reshape(3 * n, H, W), masks)  # (3n, H, W)
+    best = _corr_features((f1, f2, fmax), ff, (mask1, mask2, mask3))  # (3n, H, W)
     area = mask3.sum(dim=(-2, -1)).to(torch.float64)  # (n,)
     scores = best.sum(dim=(-2, -1)).reshape(3, n) / area
     return scores.prod(dim=0)

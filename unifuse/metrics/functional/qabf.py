@@ -24,6 +24,7 @@ from typing import Tuple
 import torch
 
 from .matlab import conv2
+from .shared import map_unique
 
 Tensor = torch.Tensor
 
@@ -61,7 +62,7 @@ def qabf(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
         raise ValueError(f"expected three (N, H, W) tensors of equal shape, got {a.shape}, {b.shape}, {f.shape}")
     n = a.shape[0]
     x = torch.cat([a, b, f]).double() * 255.0
-    g, al = sobel_strength_orientation(x)
+    g, al = map_unique(sobel_strength_orientation, x)  # a replicated gray source once
     ga, gb, gf = g.split(n)
     aa, ab, af = al.split(n)
     qa = _edge_preservation(ga, aa, gf, af)

@@ -125,10 +125,13 @@ def pair_moments(images, pairs, g: Tensor, shape: str = "valid", flat=None) -> P
 
 def ssim_index_map(m: LocalMoments, c1: float, c2: float) -> Tensor:
     """Wang's SSIM map from local moments (the ``C1 > 0 & C2 > 0`` branch)."""
-    mu12 = m.mu_x * m.mu_y
-    return ((2.0 * mu12 + c1) * (2.0 * m.cov_xy + c2)) / (
-        (m.mu_x * m.mu_x + m.mu_y * m.mu_y + c1) * (m.var_x + m.var_y + c2)
-    )
+    # the expression ((2 mu_x mu_y + c1)(2 cov + c2)) / ((mu_x^2 + mu_y^2 + c1)(var_x + var_y + c2))
+    # evaluated in the same order, in place (4 temporaries instead of 14)
+    num = torch.mul(m.mu_x, m.mu_y).mul_(2.0).add_(c1)
+    num.mul_(torch.mul(m.cov_xy, 2.0).add_(c2))
+    den = torch.mul(m.mu_x, m.mu_x).add_(torch.mul(m.mu_y, m.mu_y)).add_(c1)
+    den.mul_(torch.add(m.var_x, m.var_y).add_(c2))
+    return num.div_(den)
 
 
 def _box_count(t: Tensor, kh: int, kw: int) -> Tensor:
