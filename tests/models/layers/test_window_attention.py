@@ -43,3 +43,16 @@ def test_inference_path_matches_reference():
     with torch.no_grad():
         out = windowed_attention(q, k, v, bias, WindowGrid(3, 3, mask))
     assert torch.allclose(out, _reference(q, k, v, bias, mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_gather_windows_equal_roll_and_partition(shift):
+    from unifuse.models.layers.swin_block import from_windows, to_windows
+    from unifuse.models.layers.window import window_partition
+
+    B, H, W, C, ws = 2, 8, 12, 3, 4
+    x = torch.randn(B, H * W, C)
+    want = window_partition(torch.roll(x.view(B, H, W, C), (-shift, -shift), (1, 2)), ws)
+    got = to_windows(x, H, W, ws, shift)
+    assert torch.equal(got, want)
+    assert torch.equal(from_windows(got, H, W, ws, shift), x)

@@ -7,7 +7,7 @@ from torch import nn
 
 from .drop_path import DropPath
 from .mlp import Mlp
-from .window import shift_mask_windows, window_partition, window_reverse
+from .window import shift_mask_windows, window_order
 from .window_attention import WindowAttention, WindowGrid
 
 
@@ -18,20 +18,19 @@ def make_grid(H: int, W: int, ws: int, shift: int, device: torch.device) -> Wind
 
 
 def to_windows(x: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
-    """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``."""
+    """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``.
+
+    Same layout as ``window_partition(roll(x, (-shift, -shift)))``, made by one cached gather.
+    """
     B, _, C = x.shape
-    x = x.view(B, H, W, C)
-    if shift:
-        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-    return window_partition(x, ws)
+    order, _ = window_order(H, W, ws, shift, x.device)
+    return x.index_select(1, order).view(B, (H // ws) * (W // ws), ws * ws, C)
 
 
 def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
     """Inverse of :func:`to_windows`: ``(B, nW, ws², C)`` -> tokens ``(B, H·W, C)``."""
-    x = window_reverse(w, ws, H, W)
-    if shift:
-        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-    return x.reshape(x.shape[0], H * W, -1)
+    _, inverse = window_order(H, W, ws, shift, w.device)
+    return w.reshape(w.shape[0], H * W, -1).index_select(1, inverse)
 
 
 class SwinBlock(nn.Module):
