@@ -7,7 +7,7 @@ from torch import nn
 
 from .drop_path import DropPath
 from .mlp import Mlp
-from .window import shift_mask_windows, window_order
+from .window import shift_mask_windows, window_order, window_pieces
 from .window_attention import WindowAttention, WindowGrid
 
 
@@ -33,6 +33,35 @@ def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.
     return w.reshape(w.shape[0], H * W, -1).index_select(1, inverse)
 
 
+def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
+    """Use the blockwise path: no autograd recording, eval mode (drop-path off)."""
+    return not torch.is_grad_enabled() and not block.training
+
+
+def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
+    """Run a whole Swin block piece by piece (inference).
+
+    ``streams``: token tensors ``(B, H·W, C)``. For every piece of whole (shifted) windows
+    (:class:`~.window.WindowPieces`) the tokens are gathered from each stream as
+    ``(1, n, ws², C)`` windows, ``fn(windows, mask)`` returns the block's outputs for them
+    (same layout) and they are scattered back to raster order. Every intermediate of a
+    piece (qkv, attention, MLP hidden) stays in cache, and the roll/partition copies of
+    the whole map disappear. Valid because a Swin block mixes tokens only inside windows.
+    """
+    B, N, C = streams[0].shape
+    pc = window_pieces(H, W, ws, shift, streams[0].device)
+    L = ws * ws
+    flat = [t.reshape(B * N, C) for t in streams]
+    outs = [torch.empty_like(f) for f in flat]
+    for b in range(B):
+        for t0, t1, mask in pc.pieces:
+            rows = pc.order[t0:t1] if b == 0 else pc.order[t0:t1] + b * N
+            res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask)
+            for o, r in zip(outs, res):
+                o.index_copy_(0, rows, r.reshape(-1, C))
+    return tuple(o.view(B, N, C) for o in outs)
+
+
 class SwinBlock(nn.Module):
     """``x + DP(W-MSA(LN1(x)))`` then ``x + DP(MLP(LN2(x)))`` on tokens ``(B, H·W, C)``.
 
@@ -54,7 +83,14 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         H, W = size
         ws, s = self.window_size, self.shift
+        if blockwise_ok(x, self):
+            return blockwise(lambda t, mask: (self._window_block(t[0], mask),), (x,), H, W, ws, s)[0]
         grid = make_grid(H, W, ws, s, x.device)
         h = self.attn(to_windows(self.norm1(x), H, W, ws, s), grid)
         x = x + self.drop_path(from_windows(h, H, W, ws, s))
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The whole block on the tokens of ``n`` whole windows ``(1, n, ws², C)`` (inference)."""
+        x = x + self.attn(self.norm1(x), WindowGrid(0, 0, mask))
+        return x + self.mlp(self.norm2(x))

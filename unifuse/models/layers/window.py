@@ -89,3 +89,51 @@ def border_window_index(nh: int, nw: int) -> torch.Tensor:
     """Indices (into the row-major window grid) of the last window row and column."""
     grid = torch.arange(nh * nw).view(nh, nw)
     return torch.cat([grid[:-1, -1], grid[-1, :]])
+
+
+#: windows per piece of the blockwise inference path (32 windows of 8×8 = 2048 tokens)
+PIECE_WINDOWS = 32
+
+
+class WindowPieces:
+    """Window sequence of a blockwise (per-piece) Swin block pass, cached per geometry.
+
+    The windows of a (shifted) partition are listed interior first, then the border
+    windows (last window column and row; only they can see the shift mask), and cut into
+    pieces of at most ``PIECE_WINDOWS`` windows that never mix the two groups.
+
+    Attributes:
+        order: ``(nW·ws²,)`` int64 raster index of every token in that sequence.
+        pieces: ``[(t0, t1, mask)]``: token range of a piece in ``order`` and its shift mask
+            ``(n, ws², ws²)`` (None for interior pieces and unshifted blocks).
+    """
+
+    def __init__(self, H: int, W: int, ws: int, shift: int, device: str):
+        nh, nw, L = H // ws, W // ws, ws * ws
+        order, _ = window_order(H, W, ws, shift, device)
+        if shift:
+            border = border_window_index(nh, nw)
+            inner = torch.ones(nh * nw, dtype=torch.bool)
+            inner[border] = False
+            seq = torch.cat([torch.nonzero(inner).flatten(), border])
+            mask = shift_mask_windows(H, W, ws, shift, torch.device(device)).index_select(0, border.to(device))
+            groups = [(0, nh * nw - border.numel(), None), (nh * nw - border.numel(), nh * nw, mask)]
+        else:
+            seq = torch.arange(nh * nw)
+            groups = [(0, nh * nw, None)]
+        self.order = order.view(nh * nw, L).index_select(0, seq.to(device)).reshape(-1)
+        self.pieces = []
+        for g0, g1, m in groups:
+            for w0 in range(g0, g1, PIECE_WINDOWS):
+                w1 = min(w0 + PIECE_WINDOWS, g1)
+                self.pieces.append((w0 * L, w1 * L, None if m is None else m[w0 - g0:w1 - g0]))
+
+
+@lru_cache(maxsize=32)
+def _pieces_cached(H: int, W: int, ws: int, shift: int, device: str) -> WindowPieces:
+    return WindowPieces(H, W, ws, shift, device)
+
+
+def window_pieces(H: int, W: int, ws: int, shift: int, device: torch.device) -> WindowPieces:
+    """Cached :class:`WindowPieces` of an ``H × W`` map (multiples of ``ws``)."""
+    return _pieces_cached(H, W, ws, shift, str(device))
