@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import nn
 
@@ -38,6 +40,16 @@ def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
     return not torch.is_grad_enabled() and not block.training
 
 
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+
+def _piece_pool(n: int) -> ThreadPoolExecutor:
+    """``n`` worker threads, each running torch ops single-threaded (created once)."""
+    if n not in _POOL:
+        _POOL[n] = ThreadPoolExecutor(n, thread_name_prefix="unifuse-piece", initializer=torch.set_num_threads, initargs=(1,))
+    return _POOL[n]
+
+
 def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
     """Run a whole Swin block piece by piece (inference).
 
@@ -47,18 +59,45 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
     (same layout) and they are scattered back to raster order. Every intermediate of a
     piece (qkv, attention, MLP hidden) stays in cache, and the roll/partition copies of
     the whole map disappear. Valid because a Swin block mixes tokens only inside windows.
+
+    With ``torch.get_num_threads() = T > 1`` the pieces are shared out to ``T`` worker
+    threads that each run single-threaded ops (the pieces are independent and write
+    disjoint rows): no intra-op barrier per small op, which on a loaded 2-core machine
+    made the piecewise pass several times slower than one big op per step. The thread
+    count is ``T`` in total, as requested; it is restored before returning.
     """
     B, N, C = streams[0].shape
     pc = window_pieces(H, W, ws, shift, streams[0].device)
     L = ws * ws
     flat = [t.reshape(B * N, C) for t in streams]
     outs = [torch.empty_like(f) for f in flat]
-    for b in range(B):
-        for t0, t1, mask in pc.pieces:
-            rows = pc.order[t0:t1] if b == 0 else pc.order[t0:t1] + b * N
-            res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask)
-            for o, r in zip(outs, res):
-                o.index_copy_(0, rows, r.reshape(-1, C))
+
+    def run(job):
+        b, (t0, t1, mask) = job
+        rows = pc.order[t0:t1] if b == 0 else pc.order[t0:t1] + b * N
+        res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask)
+        for o, r in zip(outs, res):
+            o.index_copy_(0, rows, r.reshape(-1, C))
+
+    jobs = [(b, p) for b in range(B) for p in pc.pieces]
+    threads = torch.get_num_threads()
+    if threads == 1 or len(jobs) == 1 or streams[0].device.type != "cpu":
+        for job in jobs:
+            run(job)
+        return tuple(o.view(B, N, C) for o in outs)
+    # grad mode and autocast are thread-local: carry the caller's into the workers
+    cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+
+    def run_in_worker(job):
+        with torch.no_grad(), torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):
+            run(job)
+
+    torch.set_num_threads(1)
+    try:
+        for _ in _piece_pool(threads).map(run_in_worker, jobs):
+            pass
+    finally:
+        torch.set_num_threads(threads)
     return tuple(o.view(B, N, C) for o in outs)
 
 
