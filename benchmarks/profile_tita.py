@@ -55,7 +55,8 @@ def main(argv=None) -> int:
         return pre, post
 
     handles = []
-    for name, m in net.named_modules():
+    # with T > 1 the blocks run on worker threads at once: per-family wall times would overlap
+    for name, m in (net.named_modules() if a.threads == 1 else ()):
         kind = type(m).__name__
         if kind in ("SwinBlock", "CrossSwinBlock", "InteractionPixelAttention", "OAF", "WindowAttention",
                     "CrossWindowAttention", "Mlp", "Conv2d", "LayerNorm", "TokenNorm"):
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
         net(x, y)
     lines = [f"TITA forward {a.size}, {a.precision}, {a.threads} threads, torch {torch.__version__}",
              f"load average: {os.getloadavg()}", f"forward wall (hooked run): {total:.3f} s", "",
-             "module family wall time (inclusive; nested families overlap, e.g. CrossSwinBlock includes IPA):"]
+             "module family wall time (inclusive; nested families overlap, e.g. CrossSwinBlock includes IPA; "
+             "1 thread only):"]
     for k, v in sorted(times.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {k:28s} {v:8.3f} s  {v / total:6.1%}")
     lines += ["", prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40, max_name_column_width=48)]
