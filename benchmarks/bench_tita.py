@@ -166,8 +166,15 @@ def count_flops(net, h: int, w: int) -> float:
 
     a = torch.rand(1, 1, h, w)
     fc = FlopCounterMode(display=False)
-    with torch.no_grad(), fc:
-        net(a, a.clone())
+    # the counter is a thread-local dispatch mode: one torch thread keeps our blockwise pass on
+    # the calling thread (with more, its pieces run on worker threads the counter does not see)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad(), fc:
+            net(a, a.clone())
+    finally:
+        torch.set_num_threads(threads)
     return float(fc.get_total_flops())
 
 
