@@ -78,6 +78,9 @@ def main(argv=None) -> int:
              "1 thread only):"]
     for k, v in sorted(times.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {k:28s} {v:8.3f} s  {v / total:6.1%}")
+    if a.threads > 1:
+        lines += ["", "op table: ops of the calling thread only (the Swin/cross blocks run on worker threads "
+                  "that this profiler run does not record: convs, OAF, stage LayerNorms remain)"]
     lines += ["", prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40, max_name_column_width=48)]
     text = "\n".join(lines)
     print(text)
