@@ -85,11 +85,13 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
         for job in jobs:
             run(job)
         return tuple(o.view(B, N, C) for o in outs)
-    # grad mode and autocast are thread-local: carry the caller's into the workers
+    # grad mode, inference mode and autocast are thread-local: carry the caller's into the workers
     cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+    inference = torch.is_inference_mode_enabled()
 
     def run_in_worker(job):
-        with torch.no_grad(), torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):
+        # inference_mode(False) switches grad mode on: no_grad must come inside it
+        with torch.inference_mode(inference), torch.no_grad(), torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):
             run(job)
 
     torch.set_num_threads(1)

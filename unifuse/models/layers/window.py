@@ -6,9 +6,19 @@ window are row-major (Swin convention).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import torch
+
+def _normal_tensors(fn):
+    """Build cached tensors as normal tensors even when first asked for under ``inference_mode``
+    (an inference tensor in a cache would break a later autograd pass that saves it)."""
+    @wraps(fn)
+    def inner(*args):
+        with torch.inference_mode(False), torch.no_grad():
+            return fn(*args)
+    return inner
+
 
 #: value added to the logits of token pairs from different shifted regions (Swin uses -100)
 MASK_VALUE = -100.0
@@ -29,6 +39,7 @@ def window_reverse(w: torch.Tensor, ws: int, H: int, W: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=8)
+@_normal_tensors
 def relative_position_index(ws: int) -> torch.Tensor:
     """``(ws², ws²)`` int64: ``(h_i - h_j + ws - 1)·(2ws-1) + (w_i - w_j + ws - 1)``."""
     coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)
@@ -37,6 +48,7 @@ def relative_position_index(ws: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=64)
+@_normal_tensors
 def _shift_labels(H: int, W: int, ws: int, shift: int) -> torch.Tensor:
     labels = torch.zeros(H, W, dtype=torch.int64)
     bounds = lambda n: ((0, n - ws), (n - ws, n - shift), (n - shift, n))  # noqa: E731
@@ -49,6 +61,7 @@ def _shift_labels(H: int, W: int, ws: int, shift: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=64)
+@_normal_tensors
 def _shift_mask_cached(H: int, W: int, ws: int, shift: int, device: str) -> torch.Tensor:
     lab = window_partition(_shift_labels(H, W, ws, shift)[None, :, :, None], ws)[0, :, :, 0]  # (nW, L)
     diff = lab[:, :, None] != lab[:, None, :]
@@ -65,6 +78,7 @@ def shift_mask_windows(H: int, W: int, ws: int, shift: int, device: torch.device
 
 
 @lru_cache(maxsize=64)
+@_normal_tensors
 def _window_order_cached(H: int, W: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     raster = torch.arange(H * W).view(1, H, W, 1)
     if shift:
@@ -85,6 +99,7 @@ def window_order(H: int, W: int, ws: int, shift: int, device: torch.device) -> t
 
 
 @lru_cache(maxsize=64)
+@_normal_tensors
 def border_window_index(nh: int, nw: int) -> torch.Tensor:
     """Indices (into the row-major window grid) of the last window row and column."""
     grid = torch.arange(nh * nw).view(nh, nw)
@@ -130,6 +145,7 @@ class WindowPieces:
 
 
 @lru_cache(maxsize=32)
+@_normal_tensors
 def _pieces_cached(H: int, W: int, ws: int, shift: int, device: str) -> WindowPieces:
     return WindowPieces(H, W, ws, shift, device)
 
