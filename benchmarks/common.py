@@ -131,6 +131,13 @@ def count_flops(fn: Callable[[], object]) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     fc = FlopCounterMode(display=False)
-    with torch.no_grad(), fc:
-        fn()
+    # the counter is a thread-local dispatch mode: one torch thread keeps work that a model spreads
+    # over worker threads (TITA's blockwise inference) on the calling thread, where it is counted
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad(), fc:
+            fn()
+    finally:
+        torch.set_num_threads(threads)
     return float(fc.get_total_flops())

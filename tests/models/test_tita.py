@@ -161,6 +161,30 @@ def test_large_image_border_window_path_matches_full_mask(tiny, monkeypatch):
     assert (fast - full).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blockwise_inference_matches_whole_map_path(tiny, monkeypatch, threads):
+    """Inference runs each block piece by piece (worker threads when T > 1); it must equal the
+    whole-map path (gather, full-map attention with the border-mask split, scatter)."""
+    from unifuse.models.layers import cross_block, swin_block, window
+
+    monkeypatch.setattr(window, "PIECE_WINDOWS", 7)  # several interior and border pieces
+    window._pieces_cached.cache_clear()
+    a, b = torch.rand(2, 1, 80, 72), torch.rand(2, 1, 80, 72)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            pieces = tiny(a, b)
+            assert torch.get_num_threads() == threads
+            for mod in (swin_block, cross_block):
+                monkeypatch.setattr(mod, "blockwise_ok", lambda x, block: False)
+            whole = tiny(a, b)
+    finally:
+        torch.set_num_threads(old)
+        window._pieces_cached.cache_clear()
+    assert (pieces - whole).abs().max() < 1e-5
+
+
 def test_bf16_close_to_fp32(case1):
     m32 = unifuse.load_model("tita", weights=case1["state_dict"])
     m16 = unifuse.load_model("tita", weights=case1["state_dict"], precision="bf16")
@@ -259,3 +283,27 @@ def test_load_from_run_in_progress_uses_newest_checkpoint_ema(tmp_path):
     m = unifuse.load_model("tita", weights=str(tmp_path))
     assert m.config.embed_dim == 12
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ema_new.state_dict().values()))
+
+
+def test_inference_mode_then_no_grad_then_training(tiny):
+    """Worker threads get the caller's inference mode; caches built under it stay normal tensors."""
+    from unifuse.models.layers import window
+
+    window._pieces_cached.cache_clear()
+    window._window_order_cached.cache_clear()
+    a, b = torch.rand(1, 1, 48, 40), torch.rand(1, 1, 48, 40)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            o1 = tiny(a, b)
+        with torch.no_grad():
+            o2 = tiny(a, b)
+    finally:
+        torch.set_num_threads(old)
+    assert (o1 - o2).abs().max() < 1e-6
+    import copy
+
+    m = copy.deepcopy(tiny).train()
+    m(a, b).mean().backward()
+    assert all(p.grad is not None for n, p in m.named_parameters() if "conv_first1_B" not in n and "conv_first2_B" not in n)

@@ -43,3 +43,39 @@ def test_inference_path_matches_reference():
     with torch.no_grad():
         out = windowed_attention(q, k, v, bias, WindowGrid(3, 3, mask))
     assert torch.allclose(out, _reference(q, k, v, bias, mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_gather_windows_equal_roll_and_partition(shift):
+    from unifuse.models.layers.swin_block import from_windows, to_windows
+    from unifuse.models.layers.window import window_partition
+
+    B, H, W, C, ws = 2, 8, 12, 3, 4
+    x = torch.randn(B, H * W, C)
+    want = window_partition(torch.roll(x.view(B, H, W, C), (-shift, -shift), (1, 2)), ws)
+    got = to_windows(x, H, W, ws, shift)
+    assert torch.equal(got, want)
+    assert torch.equal(from_windows(got, H, W, ws, shift), x)
+
+
+@pytest.mark.parametrize("shift", [0, 4])
+def test_window_pieces_cover_every_token_once_with_the_right_masks(shift, monkeypatch):
+    from unifuse.models.layers import window as win
+
+    monkeypatch.setattr(win, "PIECE_WINDOWS", 3)
+    H, W, ws = 32, 40, 8
+    pc = win.WindowPieces(H, W, ws, shift, "cpu")
+    assert torch.equal(pc.order.sort().values, torch.arange(H * W))
+    order, _ = win.window_order(H, W, ws, shift, torch.device("cpu"))
+    full = win.shift_mask_windows(H, W, ws, shift, torch.device("cpu")) if shift else None
+    seen = 0
+    for t0, t1, mask in pc.pieces:
+        assert t0 == seen and (t1 - t0) % (ws * ws) == 0 and (t1 - t0) // (ws * ws) <= 3
+        seen = t1
+        # which windows of the plain (shifted) partition this piece holds
+        wins = (order.view(-1, ws * ws)[:, 0][None, :] == pc.order[t0:t1:ws * ws][:, None]).nonzero()[:, 1]
+        if full is None or mask is None:
+            assert full is None or full[wins].abs().sum() == 0
+        else:
+            assert torch.equal(mask, full[wins])
+    assert seen == H * W

@@ -7,8 +7,8 @@ from torch import nn
 
 from .drop_path import DropPath
 from .mlp import Mlp
-from .swin_block import from_windows, make_grid, to_windows
-from .window_attention import CrossWindowAttention
+from .swin_block import blockwise, blockwise_ok, from_windows, make_grid, to_windows
+from .window_attention import CrossWindowAttention, WindowGrid
 
 
 class CrossSwinBlock(nn.Module):
@@ -36,11 +36,24 @@ class CrossSwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
         H, W = size
         ws, s = self.window_size, self.shift
+        if blockwise_ok(x, self):
+            return blockwise(self._window_block, (x, y), H, W, ws, s)
         grid = make_grid(H, W, ws, s, x.device)
         xw = to_windows(self.norm1_A(x), H, W, ws, s)
         yw = to_windows(self.norm1_B(y), H, W, ws, s)
         a_x = from_windows(self.attn_A(xw, yw, grid), H, W, ws, s)
         a_y = from_windows(self.attn_B(yw, xw, grid), H, W, ws, s)
+        return self._tail(x, y, a_x, a_y)
+
+    def _window_block(self, xy, mask):
+        """The whole block on the tokens of ``n`` whole windows, ``(1, n, ws², C)`` each (inference)."""
+        x, y = xy
+        grid = WindowGrid(0, 0, mask)
+        xn, yn = self.norm1_A(x), self.norm1_B(y)
+        return self._tail(x, y, self.attn_A(xn, yn, grid), self.attn_B(yn, xn, grid))
+
+    def _tail(self, x, y, a_x, a_y):
+        """Steps 3–4 (per token): interaction, residuals and MLPs."""
         if self.interaction is not None:
             a_x, a_y = self.interaction(a_x, a_y)
         x = x + self.drop_path_A(a_x)

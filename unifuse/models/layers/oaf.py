@@ -51,11 +51,10 @@ def adaptive_lowpass(x: torch.Tensor, kernels: torch.Tensor, padding: str = "ref
         xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
     else:
         xp = F.pad(x, (1, 1, 1, 1))
-    out = None
-    for k in range(9):
+    out = kernels[:, 0:1] * xp[:, :, 0:H, 0:W]
+    for k in range(1, 9):  # one fused multiply-add pass per tap
         dy, dx = divmod(k, 3)
-        term = kernels[:, k : k + 1] * xp[:, :, dy : dy + H, dx : dx + W]
-        out = term if out is None else out + term
+        out.addcmul_(kernels[:, k : k + 1], xp[:, :, dy : dy + H, dx : dx + W])
     return out
 
 
@@ -135,10 +134,10 @@ class OAF(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
         w = self.weights(x, y, pooled)
         cands = self.fafb_A(x) + self.fafb_B(y)
-        out = None
-        for i, c in enumerate(cands):
-            term = w[:, i, None, None, None] * c
-            out = term if out is None else out + term
+        w = w.to(cands[0].dtype)
+        out = w[:, 0, None, None, None] * cands[0]
+        for i, c in enumerate(cands[1:], start=1):
+            out.addcmul_(w[:, i, None, None, None], c)
         return out
 
 

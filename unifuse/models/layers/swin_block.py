@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import nn
 
 from .drop_path import DropPath
 from .mlp import Mlp
-from .window import shift_mask_windows, window_partition, window_reverse
+from .window import shift_mask_windows, window_order, window_pieces
 from .window_attention import WindowAttention, WindowGrid
 
 
@@ -18,20 +20,87 @@ def make_grid(H: int, W: int, ws: int, shift: int, device: torch.device) -> Wind
 
 
 def to_windows(x: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
-    """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``."""
+    """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``.
+
+    Same layout as ``window_partition(roll(x, (-shift, -shift)))``, made by one cached gather.
+    """
     B, _, C = x.shape
-    x = x.view(B, H, W, C)
-    if shift:
-        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-    return window_partition(x, ws)
+    order, _ = window_order(H, W, ws, shift, x.device)
+    return x.index_select(1, order).view(B, (H // ws) * (W // ws), ws * ws, C)
 
 
 def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
     """Inverse of :func:`to_windows`: ``(B, nW, ws², C)`` -> tokens ``(B, H·W, C)``."""
-    x = window_reverse(w, ws, H, W)
-    if shift:
-        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-    return x.reshape(x.shape[0], H * W, -1)
+    _, inverse = window_order(H, W, ws, shift, w.device)
+    return w.reshape(w.shape[0], H * W, -1).index_select(1, inverse)
+
+
+def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
+    """Use the blockwise path: no autograd recording, eval mode (drop-path off)."""
+    return not torch.is_grad_enabled() and not block.training
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+
+def _piece_pool(n: int) -> ThreadPoolExecutor:
+    """``n`` worker threads, each running torch ops single-threaded (created once)."""
+    if n not in _POOL:
+        _POOL[n] = ThreadPoolExecutor(n, thread_name_prefix="unifuse-piece", initializer=torch.set_num_threads, initargs=(1,))
+    return _POOL[n]
+
+
+def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
+    """Run a whole Swin block piece by piece (inference).
+
+    ``streams``: token tensors ``(B, H·W, C)``. For every piece of whole (shifted) windows
+    (:class:`~.window.WindowPieces`) the tokens are gathered from each stream as
+    ``(1, n, ws², C)`` windows, ``fn(windows, mask)`` returns the block's outputs for them
+    (same layout) and they are scattered back to raster order. Every intermediate of a
+    piece (qkv, attention, MLP hidden) stays in cache, and the roll/partition copies of
+    the whole map disappear. Valid because a Swin block mixes tokens only inside windows.
+
+    With ``torch.get_num_threads() = T > 1`` the pieces are shared out to ``T`` worker
+    threads that each run single-threaded ops (the pieces are independent and write
+    disjoint rows): no intra-op barrier per small op, which on a loaded 2-core machine
+    made the piecewise pass several times slower than one big op per step. The thread
+    count is ``T`` in total, as requested; it is restored before returning.
+    """
+    B, N, C = streams[0].shape
+    pc = window_pieces(H, W, ws, shift, streams[0].device)
+    L = ws * ws
+    flat = [t.reshape(B * N, C) for t in streams]
+    outs = [torch.empty_like(f) for f in flat]
+
+    def run(job):
+        b, (t0, t1, mask) = job
+        rows = pc.order[t0:t1] if b == 0 else pc.order[t0:t1] + b * N
+        res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask)
+        for o, r in zip(outs, res):
+            o.index_copy_(0, rows, r.reshape(-1, C))
+
+    jobs = [(b, p) for b in range(B) for p in pc.pieces]
+    threads = torch.get_num_threads()
+    if threads == 1 or len(jobs) == 1 or streams[0].device.type != "cpu":
+        for job in jobs:
+            run(job)
+        return tuple(o.view(B, N, C) for o in outs)
+    # grad mode, inference mode and autocast are thread-local: carry the caller's into the workers
+    cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+    inference = torch.is_inference_mode_enabled()
+
+    def run_in_worker(job):
+        # inference_mode(False) switches grad mode on: no_grad must come inside it
+        with torch.inference_mode(inference), torch.no_grad(), torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):
+            run(job)
+
+    torch.set_num_threads(1)
+    try:
+        for _ in _piece_pool(threads).map(run_in_worker, jobs):
+            pass
+    finally:
+        torch.set_num_threads(threads)
+    return tuple(o.view(B, N, C) for o in outs)
 
 
 class SwinBlock(nn.Module):
@@ -55,7 +124,14 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         H, W = size
         ws, s = self.window_size, self.shift
+        if blockwise_ok(x, self):
+            return blockwise(lambda t, mask: (self._window_block(t[0], mask),), (x,), H, W, ws, s)[0]
         grid = make_grid(H, W, ws, s, x.device)
         h = self.attn(to_windows(self.norm1(x), H, W, ws, s), grid)
         x = x + self.drop_path(from_windows(h, H, W, ws, s))
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The whole block on the tokens of ``n`` whole windows ``(1, n, ws², C)`` (inference)."""
+        x = x + self.attn(self.norm1(x), WindowGrid(0, 0, mask))
+        return x + self.mlp(self.norm2(x))
