@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import interrupt_after
 
 from unifuse.cli.main import main
 from unifuse.errors import ConfigError
@@ -90,15 +91,7 @@ def test_resume_equals_uninterrupted_run_and_exports_load(tmp_path):
     assert lr[0] == pytest.approx(0.5e-3) and lr[1] == pytest.approx(1e-3) and lr[1] > lr[2] > lr[3]
     full.fit()
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_2(trainer, res):
-        if res.step == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        Trainer(_tiny_reg(), tmp_path / "cut", callbacks=[stop_after_2], progress=False).fit()
+    interrupt_after(_tiny_reg(), tmp_path / "cut", 2)
     Trainer(_tiny_reg(), tmp_path / "cut", resume=True, progress=False).fit()
     for f in ("model.safetensors", "model_ema.safetensors", "mmaif.safetensors"):
         a, b = load_file(tmp_path / "full" / f), load_file(tmp_path / "cut" / f)
@@ -196,15 +189,7 @@ def test_flow_dit_trains_next_to_a_frozen_reg_model_and_resumes_exactly(tmp_path
     rows = read_csv(tmp_path / "full" / "train_log.csv")
     assert len(rows) == 4 and all(float(r["flow_MEF"]) > 0 for r in rows) and "reg_MEF" not in rows[0]
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_2(trainer, res):
-        if res.step == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        Trainer(cfg, tmp_path / "cut", callbacks=[stop_after_2], progress=False).fit()
+    interrupt_after(cfg, tmp_path / "cut", 2)
     Trainer(cfg, tmp_path / "cut", resume=True, progress=False).fit()
     a, b = load_file(tmp_path / "full" / "mmaif.safetensors"), load_file(tmp_path / "cut" / "mmaif.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

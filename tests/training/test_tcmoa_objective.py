@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import run_gloo_ranks
+from training_helpers import interrupt_after, run_gloo_ranks
 
 from unifuse.cli.main import main
 from unifuse.errors import ConfigError
@@ -184,15 +184,7 @@ def test_stage0_token_masking_and_masked_loss(tmp_path):
 def test_resume_matches_uninterrupted_run_and_cli(tmp_path):
     assert main(["train", str(SMOKE), "--out", str(tmp_path / "full"), "--no-progress"]) == 0
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_3(trainer, res):
-        if res.step == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        Trainer(_smoke(), tmp_path / "cut", callbacks=[stop_after_3], progress=False).fit()
+    interrupt_after(_smoke(), tmp_path / "cut", 3)
     assert main(["train", str(SMOKE), "--out", str(tmp_path / "cut"), "--resume", "--no-progress"]) == 0
     for f in ("model.safetensors", "model_ema.safetensors"):
         a, b = load_file(tmp_path / "full" / f), load_file(tmp_path / "cut" / f)

@@ -130,3 +130,19 @@ def run_gloo_ranks(argv: list[str], world_size: int = 2, cwd: Path | None = None
             pytest.fail("DDP workers timed out")
     assert all(p.returncode == 0 for p in procs), "\n".join(outs)
     return outs
+
+
+def interrupt_after(cfg, out: Path, step: int) -> None:
+    """Train ``cfg`` into ``out`` and stop right after ``step`` (after that step's checkpoint, as a kill
+    between steps would); the test then resumes it its own way."""
+    from unifuse.training.trainer import Trainer
+
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, res):
+        if res.step == step:
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(cfg, out, callbacks=[stop], progress=False).fit()
