@@ -18,7 +18,7 @@ import torch
 from ..errors import ConfigError, ImageReadError, InputMismatchError
 from .base import MODES, Metric, check_triple
 from .functional.matlab import round_half_away
-from .functional.parallel import parallel_map, parallel_scope
+from ..parallel import parallel_map, parallel_scope
 from .functional.shared import shared_cache
 from .registry import create, default_metrics
 
@@ -161,7 +161,7 @@ def evaluate_batch(
             or 'gray_cv2' (CDDFuse's cv2 conversion).
         workers: CPU threads (default ``torch.get_num_threads()``; 1 on other devices). The
             metrics, and the independent pieces inside the costly ones, run side by side on
-            that many threads, each single-threaded (:mod:`.functional.parallel`); values do
+            that many threads, each single-threaded (:mod:`unifuse.parallel`); values do
             not depend on it.
     Returns:
         ``{name: (N,) float64 tensor}`` on the input device.

@@ -31,7 +31,7 @@ import torch
 
 from ..errors import ConfigError, InputMismatchError
 from .functional import matlab as ml
-from .functional.parallel import parallel_scope
+from ..parallel import parallel_scope
 from .functional.shared import memo
 
 Tensor = torch.Tensor
@@ -217,7 +217,7 @@ class Metric:
     def __call__(self, a: Tensor, b: Tensor, f: Tensor, mode: str = "native") -> Tensor:
         a, b, f = check_triple(torch.as_tensor(a), torch.as_tensor(b), torch.as_tensor(f))
         # on the CPU the independent pieces inside a metric run side by side on
-        # torch.get_num_threads() threads, each operation single-threaded (see .functional.parallel)
+        # torch.get_num_threads() threads, each operation single-threaded (see unifuse.parallel)
         with parallel_scope(None if f.device.type == "cpu" else 1):
             return apply_wrapper(self.core, a, b, f, wrapper=self.wrapper, mode=mode)
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 
 from .matlab import separable_valid
-from .parallel import parallel_map
+from ...parallel import parallel_map
 from .shared import unique_images
 from .structural import gaussian_1d
 

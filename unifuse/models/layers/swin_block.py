@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 from torch import nn
 
+from ...parallel import parallel_map
 from .drop_path import DropPath
 from .mlp import Mlp
 from .window import shift_mask_windows, window_order, window_pieces
@@ -40,16 +39,6 @@ def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
     return not torch.is_grad_enabled() and not block.training
 
 
-_POOL: dict[int, ThreadPoolExecutor] = {}
-
-
-def _piece_pool(n: int) -> ThreadPoolExecutor:
-    """``n`` worker threads, each running torch ops single-threaded (created once)."""
-    if n not in _POOL:
-        _POOL[n] = ThreadPoolExecutor(n, thread_name_prefix="unifuse-piece", initializer=torch.set_num_threads, initargs=(1,))
-    return _POOL[n]
-
-
 def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
     """Run a whole Swin block piece by piece (inference).
 
@@ -60,11 +49,12 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
     piece (qkv, attention, MLP hidden) stays in cache, and the roll/partition copies of
     the whole map disappear. Valid because a Swin block mixes tokens only inside windows.
 
-    With ``torch.get_num_threads() = T > 1`` the pieces are shared out to ``T`` worker
-    threads that each run single-threaded ops (the pieces are independent and write
-    disjoint rows): no intra-op barrier per small op, which on a loaded 2-core machine
-    made the piecewise pass several times slower than one big op per step. The thread
-    count is ``T`` in total, as requested; it is restored before returning.
+    With ``torch.get_num_threads() = T > 1`` the pieces are shared out by
+    :func:`unifuse.parallel.parallel_map` to ``T`` threads (the caller and ``T - 1`` helpers)
+    that each run single-threaded ops (the pieces are independent and write disjoint rows):
+    no intra-op barrier per small op, which on a loaded 2-core machine made the piecewise
+    pass several times slower than one big op per step. Grad mode, inference mode and
+    autocast carry into the helpers; the caller's thread count is restored afterwards.
     """
     B, N, C = streams[0].shape
     pc = window_pieces(H, W, ws, shift, streams[0].device)
@@ -80,26 +70,7 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
             o.index_copy_(0, rows, r.reshape(-1, C))
 
     jobs = [(b, p) for b in range(B) for p in pc.pieces]
-    threads = torch.get_num_threads()
-    if threads == 1 or len(jobs) == 1 or streams[0].device.type != "cpu":
-        for job in jobs:
-            run(job)
-        return tuple(o.view(B, N, C) for o in outs)
-    # grad mode, inference mode and autocast are thread-local: carry the caller's into the workers
-    cast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
-    inference = torch.is_inference_mode_enabled()
-
-    def run_in_worker(job):
-        # inference_mode(False) switches grad mode on: no_grad must come inside it
-        with torch.inference_mode(inference), torch.no_grad(), torch.autocast("cpu", dtype=cast[1], enabled=cast[0]):
-            run(job)
-
-    torch.set_num_threads(1)
-    try:
-        for _ in _piece_pool(threads).map(run_in_worker, jobs):
-            pass
-    finally:
-        torch.set_num_threads(threads)
+    parallel_map(run, jobs, device=streams[0].device)
     return tuple(o.view(B, N, C) for o in outs)
 
 

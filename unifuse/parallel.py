@@ -1,10 +1,13 @@
-"""Coarse-grained CPU parallelism for the metrics: independent pieces of work (the metrics of
-one :func:`unifuse.metrics.evaluate_batch` call, the phase congruency of each image, ...) run
-on several threads, each running its torch operations single-threaded.
+"""Coarse-grained CPU parallelism: independent pieces of work (the metrics of one
+:func:`unifuse.metrics.evaluate_batch` call, the phase congruency of each image, the window
+pieces of a Swin block in TITA's inference) run on several threads, each running its torch
+operations single-threaded. One pool per process, shared by models and metrics.
 
-Why: most metric operations are small or cache-blocked (banded filters, per-row bands, one
-FFT plane stack per image), so torch's intra-op threading of each operation gains little;
-running whole independent pieces side by side keeps every core busy.
+Why: these operations are small or cache-blocked (banded filters, per-row bands, one FFT
+plane stack per image, a few windows of 64 tokens × 60 channels), so torch's intra-op
+threading of each operation gains little and, on a loaded machine, every per-op barrier
+waits for a descheduled thread; running whole independent pieces side by side keeps every
+core busy.
 
     with parallel_scope(2):                          # caller + 1 helper thread
         results = parallel_map(fn, items)            # = [fn(x) for x in items], in order
@@ -13,12 +16,14 @@ running whole independent pieces side by side keeps every core busy.
   its own job while helper threads take items of any open job, newest job first, so
   nested maps (phase-congruency images inside the Qp metric inside the suite) are helped
   as soon as a helper finishes its current item. A caller runs only its own job's items
-  (never an unrelated item that might wait on a :func:`.shared.memo` value the caller
+  (never an unrelated item that might wait on a value the caller
   itself is computing) and blocks only when all of them are taken: no deadlock.
 * Inside a scope torch runs single-threaded in the participating threads (helper threads
   call ``torch.set_num_threads(1)`` once; the caller's setting is restored on exit).
 * Outside a scope, :func:`parallel_map` opens one with ``torch.get_num_threads()`` workers
   (CPU). With one worker everything is a plain sequential loop.
+* Torch's thread-local modes of the calling thread (grad mode, inference mode, CPU
+  autocast) hold for its items in the helper threads too.
 * Results do not depend on the number of threads: each item is computed by the same code,
   single-threaded, whichever thread runs it; results are returned in item order and the
   first exception raised by an item is re-raised in the caller.
@@ -36,17 +41,30 @@ import torch
 
 __all__ = ["parallel_scope", "parallel_map", "workers"]
 
-_WORKERS: contextvars.ContextVar[int] = contextvars.ContextVar("unifuse_metric_workers", default=0)
+_WORKERS: contextvars.ContextVar[int] = contextvars.ContextVar("unifuse_workers", default=0)
 _COND = threading.Condition()
 _JOBS: List["_Job"] = []  # open jobs, oldest first
 _HELPERS: List[threading.Thread] = []
 
 
+def _torch_modes() -> tuple:
+    """The calling thread's thread-local torch modes: (inference mode, grad mode, CPU autocast, its dtype)."""
+    return (torch.is_inference_mode_enabled(), torch.is_grad_enabled(), torch.is_autocast_enabled("cpu"),
+            torch.get_autocast_dtype("cpu"))
+
+
+def _call_with_modes(modes: tuple, fn: Callable, x: Any) -> Any:
+    inference, grad, cast, dtype = modes
+    # inference_mode(False) switches grad mode on, so grad mode is set inside it
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=dtype, enabled=cast):
+        return fn(x)
+
+
 class _Job:
-    __slots__ = ("fn", "items", "ctx", "next", "pending", "results", "error")
+    __slots__ = ("fn", "items", "ctx", "modes", "next", "pending", "results", "error")
 
     def __init__(self, fn: Callable, items: Sequence, ctx: contextvars.Context):
-        self.fn, self.items, self.ctx = fn, items, ctx
+        self.fn, self.items, self.ctx, self.modes = fn, items, ctx, _torch_modes()
         self.next = 0
         self.pending = len(items)
         self.results: List[Any] = [None] * len(items)
@@ -66,7 +84,7 @@ def _run(job: _Job, i: int, in_caller: bool) -> None:
     try:
         if job.error is None:
             fn, x = job.fn, job.items[i]
-            res = fn(x) if in_caller else job.ctx.copy().run(fn, x)
+            res = fn(x) if in_caller else job.ctx.copy().run(_call_with_modes, job.modes, fn, x)
         else:
             res = None
     except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
@@ -116,7 +134,7 @@ def _ensure_helpers(n: int) -> None:
                 ev.set()
                 _helper_loop()
 
-            t = threading.Thread(target=target, name=f"unifuse-metrics-{len(_HELPERS)}", daemon=True)
+            t = threading.Thread(target=target, name=f"unifuse-worker-{len(_HELPERS)}", daemon=True)
             _HELPERS.append(t)
             started.append((t, ev))
     for t, ev in started:
