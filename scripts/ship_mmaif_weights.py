@@ -23,12 +23,8 @@ recipe, iterations, wall time) under ``"init_model"`` in the new json.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -39,7 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
 from unifuse.training.logging import wall_time_at  # noqa: E402
-from unifuse.training.checkpoint import latest_checkpoint, list_checkpoints  # noqa: E402
+from unifuse.errors import ConfigError  # noqa: E402
+from unifuse.training.ship import checkpoint_state, file_sha256, machine_description, run_checkpoint, utc_stamp  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
 NAME = "mmaif_small"
@@ -64,13 +61,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     init_info = json.loads(args.init_json.read_text()) if args.init_json else None  # read before dest is overwritten
 
-    root = args.run / "checkpoints"
-    ckpt = (latest_checkpoint(root) if args.step is None else dict(list_checkpoints(root)).get(args.step)) if root.is_dir() else None
-    if ckpt is None:
-        return _fail(f"{args.run}: no checkpoint" + (f" for step {args.step}" if args.step is not None else ""))
-    state = json.loads((ckpt / "state.json").read_text())
-    step = int(state["step"])
-    config = state["state"]["config"]
+    try:
+        ckpt = run_checkpoint(args.run, args.step)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    step, config = checkpoint_state(ckpt)
     if config["model"]["name"] != "mmaif":
         return _fail(f"{ckpt}: not an MMAIF run ({config['model']['name']})")
 
@@ -91,7 +86,7 @@ def main(argv=None) -> int:
     args.dest.mkdir(parents=True, exist_ok=True)
     out = args.dest / f"{NAME}.safetensors"
     save_mmaif_weights(ship, out, {"step": str(step), "recipe": str(config.get("name")), "kind": args.kind, "dtype": args.dtype})
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    sha = file_sha256(out)
 
     # check: the package loads these weights (as float32) and fuses like the checkpoint
     net = unifuse.load_model("mmaif", weights=str(out))
@@ -111,7 +106,7 @@ def main(argv=None) -> int:
         changed = [k for k, v in before.items() if k not in after or after[k].dtype != v.dtype or not torch.equal(after[k], v)]
         if changed:
             return _fail(f"{len(changed)} tensor(s) of {args.unchanged} changed, e.g. {', '.join(changed[:3])}")
-        unchanged = {"file": args.unchanged.name, "sha256": hashlib.sha256(args.unchanged.read_bytes()).hexdigest(),
+        unchanged = {"file": args.unchanged.name, "sha256": file_sha256(args.unchanged),
                      "tensors_bit_identical": len(before)}
 
     info = {
@@ -127,10 +122,10 @@ def main(argv=None) -> int:
         "step": step,
         "iterations_planned": config.get("iterations"),
         "wall_time_s": wall_time_at(args.run, step),
-        "hardware": args.hardware or f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only",
+        "hardware": machine_description(args.hardware),
         "torch": torch.__version__,
         "checkpoint": str(ckpt),
-        "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "shipped_at": utc_stamp(),
         "config": config,
     }
     if unchanged is not None:

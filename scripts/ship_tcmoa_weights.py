@@ -17,11 +17,8 @@ Ship only weights whose dev-split numbers were measured (scripts/benchmark_repor
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -31,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
 from unifuse.training.logging import wall_time_at  # noqa: E402
+from unifuse.training.ship import file_sha256, machine_description, utc_stamp  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
 
@@ -94,7 +92,7 @@ def main(argv=None) -> int:
     out = args.dest / f"{args.name}.safetensors"
     save_tcmoa_weights(net, out, {"model": args.name, "step": str(stage1["step"]),
                                   "stage0_step": str(stage0["step"]), "recipe": "configs/tcmoa_small_cpu.yaml"})
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    sha = file_sha256(out)
 
     # check: load_model(name) without weights loads exactly these
     loaded = unifuse.load_model(args.name).state_dict()
@@ -102,7 +100,6 @@ def main(argv=None) -> int:
     if bad:
         return _fail(f"loaded weights differ from the run's for {len(bad)} tensors, e.g. {bad[:3]}")
 
-    hardware = args.hardware or f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, CPU only"
     info = {
         "model": args.name,
         "parameters": sum(v.numel() for v in net.state_dict().values()),
@@ -111,9 +108,9 @@ def main(argv=None) -> int:
         "wall_time_s": stage1["wall_time_s"],
         "stage1": stage1,
         "stage0": stage0,
-        "hardware": hardware,
+        "hardware": machine_description(args.hardware),
         "torch": torch.__version__,
-        "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "shipped_at": utc_stamp(),
     }
     atomic_write_text(args.dest / f"{args.name}.json", json.dumps(info, indent=1) + "\n")
     print(f"wrote {out} (step {stage1['step']}, sha256 {sha[:16]}, {out.stat().st_size / 2**20:.2f} MiB) "

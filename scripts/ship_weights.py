@@ -15,11 +15,8 @@ builds the default network for the shipped file. The copy is checked by loading 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -31,7 +28,9 @@ sys.path.insert(0, str(REPO))
 from unifuse.models.tita import TITA  # noqa: E402
 from unifuse.io.atomic import atomic_write_text  # noqa: E402
 from unifuse.training.logging import wall_time_at  # noqa: E402
-from unifuse.training.checkpoint import atomic_save_safetensors, latest_checkpoint, list_checkpoints  # noqa: E402
+from unifuse.errors import ConfigError  # noqa: E402
+from unifuse.training.checkpoint import atomic_save_safetensors  # noqa: E402
+from unifuse.training.ship import checkpoint_state, file_sha256, machine_description, run_checkpoint, utc_stamp  # noqa: E402
 
 WEIGHTS_DIR = REPO / "unifuse" / "weights"
 
@@ -51,16 +50,11 @@ def main(argv=None) -> int:
     ap.add_argument("--hardware", default=None, help="description of the training machine (default: this machine)")
     args = ap.parse_args(argv)
 
-    root = args.run / "checkpoints"
-    if args.step is None:
-        ckpt = latest_checkpoint(root) if root.is_dir() else None
-    else:
-        ckpt = dict(list_checkpoints(root)).get(args.step) if root.is_dir() else None
-    if ckpt is None:
-        return _fail(f"{args.run}: no checkpoint" + (f" for step {args.step}" if args.step is not None else ""))
-    state = json.loads((ckpt / "state.json").read_text())
-    step = int(state["step"])
-    config = state["state"]["config"]
+    try:
+        ckpt = run_checkpoint(args.run, args.step)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    step, config = checkpoint_state(ckpt)
     model_cfg = {k: v for k, v in config["model"].items() if k != "name"}
     default = TITA().config.to_dict()
     diff = {k: (v, default.get(k)) for k, v in model_cfg.items() if default.get(k) != v and not (
@@ -74,7 +68,7 @@ def main(argv=None) -> int:
     atomic_save_safetensors({k: v.float().contiguous() for k, v in ema.items()}, out,
                             {"format": "unifuse", "model": "tita", "step": str(step), "recipe": str(config.get("name")),
                              "kind": args.kind})
-    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    sha = file_sha256(out)
 
     # check: the package loads exactly these weights by default
     import unifuse
@@ -85,7 +79,6 @@ def main(argv=None) -> int:
     if bad:
         return _fail(f"loaded weights differ from the checkpoint for {len(bad)} tensors, e.g. {bad[:3]}")
 
-    hardware = args.hardware or f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, CPU only"
     wall = wall_time_at(args.run, step)
     info = {
         "model": "tita",
@@ -95,10 +88,10 @@ def main(argv=None) -> int:
         "step": step,
         "iterations_planned": config.get("iterations"),
         "wall_time_s": wall,
-        "hardware": hardware,
+        "hardware": machine_description(args.hardware),
         "torch": torch.__version__,
         "checkpoint": str(ckpt),
-        "shipped_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "shipped_at": utc_stamp(),
         "config": config,
     }
     atomic_write_text(args.dest / "tita.json", json.dumps(info, indent=1) + "\n")
