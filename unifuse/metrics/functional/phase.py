@@ -31,7 +31,7 @@ import torch
 
 from .matlab import separable_valid
 from ...parallel import parallel_map
-from .shared import unique_images
+from .shared import map_unique
 from .structural import gaussian_1d
 
 Tensor = torch.Tensor
@@ -187,21 +187,21 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     """``[pc, or, M, m] = myphasecong3(x)`` for a batch ``(N, H, W)`` of float64 images
     (any range; MEFB passes 0..255). Returns :class:`PhaseCongruency` maps ``(N, H, W)``.
 
-    Large batches are processed in chunks (see :data:`MAX_CHUNK_ELEMENTS`) to bound memory."""
+    Large batches are processed in chunks (see :data:`MAX_CHUNK_ELEMENTS`) to bound memory;
+    repeated images (e.g. a gray IR image replicated over the RGB channels) are computed once."""
     if x.ndim != 3:
         raise ValueError(f"expected (N, H, W), got {tuple(x.shape)}")
-    x = x.double()
+    return map_unique(lambda t: _phase_congruency(t, cfg), x.double())
+
+
+def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
+    """:func:`phase_congruency` of float64 images ``(N, H, W)``, every image computed."""
     n, rows, cols = x.shape
-    if n > 1:
-        keep, inverse = unique_images(x)
-        if len(keep) < n:  # e.g. a gray IR image replicated over the RGB channels
-            res = phase_congruency(x[keep], cfg)
-            return PhaseCongruency(*(t[inverse] for t in res))
     per_image = cfg.nscale * rows * cols
     # CPU: one image at a time keeps every temporary small (cache- and allocator-friendly)
     chunk = 1 if x.device.type == "cpu" else max(1, MAX_CHUNK_ELEMENTS // per_image)
     if n > chunk:  # chunks are independent: spread over the CPU threads (see .parallel)
-        parts = parallel_map(lambda c: phase_congruency(c, cfg), x.split(chunk), device=x.device)
+        parts = parallel_map(lambda c: _phase_congruency(c, cfg), x.split(chunk), device=x.device)
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
