@@ -10,6 +10,7 @@ from functools import lru_cache, wraps
 
 import torch
 
+
 def _normal_tensors(fn):
     """Build cached tensors as normal tensors even when first asked for under ``inference_mode``
     (an inference tensor in a cache would break a later autograd pass that saves it)."""
