@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from unifuse.training.config import from_dict, read_yaml, set_dotted  # noqa: E402
+from unifuse.training.config import from_dict, key_value, read_yaml, set_dotted  # noqa: E402
 from unifuse.training.trainer import Trainer  # noqa: E402
 
 
@@ -143,8 +143,6 @@ def main(argv=None) -> int:
     ap.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "train.md"), help="results file (Markdown)")
     args = ap.parse_args(argv)
 
-    import yaml
-
     if args.official_child:
         return official_child(args)
     if args.threads:
@@ -154,8 +152,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data["tasks"] = _dummy_folders(Path(tmp) / "data", 8)
         for kv in args.set:
-            k, _, v = kv.partition("=")
-            set_dotted(data, k, yaml.safe_load(v))
+            set_dotted(data, *key_value(kv))
         data.update(device=args.device, tensorboard=False, checkpoint_every=10**9, diagnostics_every=1 if args.diagnostics else 0)
         cfg = from_dict(data, "bench")
         cfg.data_root = str(REPO.parent / "shared" / "data") if cfg.data_root.startswith("..") else cfg.data_root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,13 @@ def test_paper_recipe_datasets_build_from_shared_data(data_dir):
     cfg.data_root = str(data_dir)
     sizes = {t.name: sum(len(build_dataset(s)) for s in dataset_specs(cfg, t)) for t in cfg.tasks}
     assert sizes == {"IVF": 75, "MFF": 72, "MEF": 40}  # counts from shared/data/README.md
+
+
+def test_key_value_reads_yaml_scalars_and_refuses_in_one_line():
+    from unifuse.training.config import key_value
+
+    assert key_value("model.depth = 4") == ("model.depth", 4)
+    assert key_value("mode=flow") == ("mode", "flow") and key_value("sizes=[1, 2]") == ("sizes", [1, 2])
+    for bad, msg in (("depth", "'depth' is not OPT=VAL"), ("=3", "'=3' is not OPT=VAL"), ("a=[1", "a: value is not valid YAML")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
+            key_value(bad, "OPT=VAL")

@@ -103,17 +103,17 @@ def split_model_spec(text: str) -> tuple[str, dict[str, Any]]:
     """``"NAME[:OPT=VAL,...]"`` -> ``(NAME, {OPT: VAL})``, values read as YAML scalars (``steps=5`` is
     an int, ``mode=flow`` a string): how report scripts name a model with forward options
     (e.g. ``mmaif:mode=flow``). Raises :class:`~unifuse.errors.ConfigError` on an item without ``=``."""
-    import yaml
-
     from ..errors import ConfigError
+    from ..training.config import key_value
 
     name, _, rest = text.partition(":")
     opts: dict[str, Any] = {}
     for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, val = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"model {text!r}: {item!r} is not OPT=VAL")
-        opts[key.strip()] = yaml.safe_load(val.strip())
+        try:
+            key, value = key_value(item, "OPT=VAL")
+        except ConfigError as exc:
+            raise ConfigError(f"model {text!r}: {exc}") from None
+        opts[key] = value
     return name.strip(), opts
 
 

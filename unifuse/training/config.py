@@ -260,6 +260,19 @@ def merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def key_value(text: str, form: str = "KEY=VALUE") -> tuple[str, Any]:
+    """``"key=value"`` -> ``(key, value)``, the value read as a YAML scalar (``5`` an int, ``flow`` a
+    string, ``[1, 2]`` a list): the ``--set`` items of ``unifuse train`` and the options of report
+    model specs. Raises :class:`ConfigError` (``"'x' is not KEY=VALUE"``, ``form`` naming the syntax)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{text!r} is not {form}")
+    try:
+        return key.strip(), yaml.safe_load(value.strip())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{key.strip()}: value is not valid YAML ({exc})") from None
+
+
 def set_dotted(data: Dict[str, Any], dotted: str, value: Any) -> None:
     """``set_dotted(d, "model.drop_path_rate", 0.0)``; intermediate mappings are created."""
     keys = dotted.split(".")
