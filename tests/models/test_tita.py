@@ -185,9 +185,31 @@ def test_blockwise_inference_matches_whole_map_path(tiny, monkeypatch, threads):
     assert (pieces - whole).abs().max() < 1e-5
 
 
+def test_training_mode_no_grad_blockwise_draws_drop_path_like_the_whole_map_path(monkeypatch):
+    """The no-grad loss re-evaluation of training (train mode, drop-path on) also runs block by
+    block: with the same seed it draws the same per-sample drop-path factors as the whole-map
+    path, so both give the same output, which differs from eval mode (drop-path is active)."""
+    from unifuse.models.layers import cross_block, swin_block
+
+    torch.manual_seed(0)
+    net = TITA(embed_dim=12, num_heads=2, depths_ex=2, depths_fusion=(2,), depths_re=2, drop_path_rate=0.5).train()
+    a, b = torch.rand(4, 1, 32, 40), torch.rand(4, 1, 32, 40)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        pieces = net(a, b)
+        for mod in (swin_block, cross_block):
+            monkeypatch.setattr(mod, "blockwise_ok", lambda x, block: False)
+        torch.manual_seed(1)
+        whole = net(a, b)
+        evaluated = net.eval()(a, b)
+    assert (pieces - whole).abs().max() < 1e-5
+    assert (pieces - evaluated).abs().max() > 1e-3
+
+
 def test_bf16_close_to_fp32(case1):
     m32 = unifuse.load_model("tita", weights=case1["state_dict"])
-    m16 = unifuse.load_model("tita", weights=case1["state_dict"], precision="bf16")
+    # set_precision forces bf16 autocast (load_model runs fp32 on CPUs without native bf16)
+    m16 = unifuse.load_model("tita", weights=case1["state_dict"]).set_precision("bf16")
     with torch.no_grad():
         o32, o16 = m32(case1["a"], case1["b"]), m16(case1["a"], case1["b"])
     assert o16.dtype == torch.float32

@@ -204,14 +204,14 @@ def test_bf16_precision_runs_close_to_fp32():
 
 
 def test_packed_linear_equals_plain_and_follows_weight_changes():
-    from unifuse.models.tcmoa.backbone import _ONEDNN
+    from unifuse.models.layers import linear as L
 
     torch.manual_seed(0)
     net = TCMoA(preset_config("tiny", packed_linear=False)).eval()
     x, y = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         plain = net.forward_features(x, y, 2).decoder
-        assert "_packed_weight" not in net.blocks[0].mlp.fc1.__dict__
+        assert not L.is_cached(net.blocks[0].attn.qkv.weight)
         net.config.packed_linear = True
         packed = net.forward_features(x, y, 2).decoder
         assert (packed - plain).abs().max() <= 1e-5
@@ -219,10 +219,10 @@ def test_packed_linear_equals_plain_and_follows_weight_changes():
         changed = net.forward_features(x, y, 2).decoder
         net.config.packed_linear = False
         assert (changed - net.forward_features(x, y, 2).decoder).abs().max() <= 1e-5
-    if _ONEDNN:
-        assert "_packed_weight" in net.blocks[0].mlp.fc1.__dict__
-    assert "_packed_weight" not in str(list(net.state_dict()))
-    net.config.packed_linear = True  # with autograd the plain path runs
+    if L._ONEDNN:
+        assert L.is_cached(net.blocks[0].attn.qkv.weight)
+    assert list(net.state_dict()) == list(TCMoA(preset_config("tiny")).state_dict())
+    net.config.packed_linear = True  # with autograd: the packed path's own backward
     out = net.train().forward_features(x, y, 0)
     out.decoder.mean().backward()
     assert net.blocks[0].attn.qkv.weight.grad is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .drop_path import DropPath
+from .drop_path import DropPath, residual_add
 from .mlp import Mlp
 from .swin_block import blockwise, blockwise_ok, from_windows, make_grid, to_windows
 from .window_attention import CrossWindowAttention, WindowGrid
@@ -36,28 +36,36 @@ class CrossSwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]):
         H, W = size
         ws, s = self.window_size, self.shift
+        # drop-path factors in the order the whole-map path applies them
+        fac = (self.drop_path_A.factors(x), self.drop_path_A.factors(x),
+               self.drop_path_B.factors(y), self.drop_path_B.factors(y))
         if blockwise_ok(x, self):
-            return blockwise(self._window_block, (x, y), H, W, ws, s)
+            def piece(xy, mask, b):
+                return self._window_block(xy, mask, tuple(None if f is None else f[b : b + 1] for f in fac))
+
+            return blockwise(piece, (x, y), H, W, ws, s)
         grid = make_grid(H, W, ws, s, x.device)
         xw = to_windows(self.norm1_A(x), H, W, ws, s)
         yw = to_windows(self.norm1_B(y), H, W, ws, s)
         a_x = from_windows(self.attn_A(xw, yw, grid), H, W, ws, s)
         a_y = from_windows(self.attn_B(yw, xw, grid), H, W, ws, s)
-        return self._tail(x, y, a_x, a_y)
+        return self._tail(x, y, a_x, a_y, fac)
 
-    def _window_block(self, xy, mask):
-        """The whole block on the tokens of ``n`` whole windows, ``(1, n, ws², C)`` each (inference)."""
+    def _window_block(self, xy, mask, fac=(None,) * 4):
+        """The whole block on the tokens of ``n`` whole windows, ``(1, n, ws², C)`` each (no
+        autograd); ``fac``: the piece's drop-path factors (see :meth:`_tail`)."""
         x, y = xy
         grid = WindowGrid(0, 0, mask)
         xn, yn = self.norm1_A(x), self.norm1_B(y)
-        return self._tail(x, y, self.attn_A(xn, yn, grid), self.attn_B(yn, xn, grid))
+        return self._tail(x, y, self.attn_A(xn, yn, grid), self.attn_B(yn, xn, grid), fac)
 
-    def _tail(self, x, y, a_x, a_y):
-        """Steps 3–4 (per token): interaction, residuals and MLPs."""
+    def _tail(self, x, y, a_x, a_y, fac):
+        """Steps 3–4 (per token): interaction, residuals and MLPs; ``fac``: drop-path factors
+        (attention A, MLP A, attention B, MLP B), each ``None`` or per sample."""
         if self.interaction is not None:
             a_x, a_y = self.interaction(a_x, a_y)
-        x = x + self.drop_path_A(a_x)
-        x = x + self.drop_path_A(self.mlp_A(self.norm2_A(x)))
-        y = y + self.drop_path_B(a_y)
-        y = y + self.drop_path_B(self.mlp_B(self.norm2_B(y)))
+        x = residual_add(x, a_x, fac[0])
+        x = residual_add(x, self.mlp_A(self.norm2_A(x)), fac[1])
+        y = residual_add(y, a_y, fac[2])
+        y = residual_add(y, self.mlp_B(self.norm2_B(y)), fac[3])
         return x, y

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ...parallel import parallel_map
-from .drop_path import DropPath
+from .drop_path import DropPath, residual_add
 from .mlp import Mlp
 from .window import shift_mask_windows, window_order, window_pieces
 from .window_attention import WindowAttention, WindowGrid
@@ -35,8 +35,9 @@ def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.
 
 
 def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
-    """Use the blockwise path: no autograd recording, eval mode (drop-path off)."""
-    return not torch.is_grad_enabled() and not block.training
+    """Use the blockwise path: no autograd recording (inference, or the no-grad loss
+    re-evaluation of training, where the block draws its drop-path factors up front)."""
+    return not torch.is_grad_enabled()
 
 
 def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
@@ -44,8 +45,9 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
 
     ``streams``: token tensors ``(B, H·W, C)``. For every piece of whole (shifted) windows
     (:class:`~.window.WindowPieces`) the tokens are gathered from each stream as
-    ``(1, n, ws², C)`` windows, ``fn(windows, mask)`` returns the block's outputs for them
-    (same layout) and they are scattered back to raster order. Every intermediate of a
+    ``(1, n, ws², C)`` windows, ``fn(windows, mask, b)`` (``b``: the batch index of the
+    piece) returns the block's outputs for them (same layout) and they are scattered back
+    to raster order. Every intermediate of a
     piece (qkv, attention, MLP hidden) stays in cache, and the roll/partition copies of
     the whole map disappear. Valid because a Swin block mixes tokens only inside windows.
 
@@ -65,7 +67,7 @@ def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, sh
     def run(job):
         b, (t0, t1, mask) = job
         rows = pc.order[t0:t1] if b == 0 else pc.order[t0:t1] + b * N
-        res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask)
+        res = fn([f.index_select(0, rows).view(1, -1, L, C) for f in flat], mask, b)
         for o, r in zip(outs, res):
             o.index_copy_(0, rows, r.reshape(-1, C))
 
@@ -95,14 +97,22 @@ class SwinBlock(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         H, W = size
         ws, s = self.window_size, self.shift
+        # drop-path factors in the order the whole-map path draws them (attention, MLP)
+        f_attn = self.drop_path.factors(x)
+        f_mlp = self.drop_path.factors(x)
         if blockwise_ok(x, self):
-            return blockwise(lambda t, mask: (self._window_block(t[0], mask),), (x,), H, W, ws, s)[0]
+            def piece(t, mask, b):
+                pick = lambda f: None if f is None else f[b : b + 1]  # noqa: E731
+                return (self._window_block(t[0], mask, pick(f_attn), pick(f_mlp)),)
+
+            return blockwise(piece, (x,), H, W, ws, s)[0]
         grid = make_grid(H, W, ws, s, x.device)
         h = self.attn(to_windows(self.norm1(x), H, W, ws, s), grid)
-        x = x + self.drop_path(from_windows(h, H, W, ws, s))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = residual_add(x, from_windows(h, H, W, ws, s), f_attn)
+        return residual_add(x, self.mlp(self.norm2(x)), f_mlp)
 
-    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """The whole block on the tokens of ``n`` whole windows ``(1, n, ws², C)`` (inference)."""
-        x = x + self.attn(self.norm1(x), WindowGrid(0, 0, mask))
-        return x + self.mlp(self.norm2(x))
+    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None, f_attn=None, f_mlp=None) -> torch.Tensor:
+        """The whole block on the tokens of ``n`` whole windows ``(1, n, ws², C)`` (no autograd);
+        ``f_attn`` / ``f_mlp``: the piece's drop-path factors or ``None``."""
+        x = residual_add(x, self.attn(self.norm1(x), WindowGrid(0, 0, mask)), f_attn)
+        return residual_add(x, self.mlp(self.norm2(x)), f_mlp)

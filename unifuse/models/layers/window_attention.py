@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention_grad import window_attention_train
+from .linear import Linear
 from .window import border_window_index, relative_position_index
 
 #: below this many windows the full (nW, heads, L, L) bias is built instead (cheaper for
@@ -35,19 +37,6 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
 
 
-def _explicit_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
-    """Softmax attention written out, for training.
-
-    When the bias needs a gradient PyTorch's SDPA leaves its fused CPU kernel for a slower
-    "safe softmax" math path; the plain formulation is about 2x faster there and broadcasts
-    the ``(nW, heads, L, L)`` mask over the batch without copying it.
-    """
-    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, nW, h, L, L)
-    # in place: the matmul's backward needs q and k, not its output
-    logits.add_(bias if grid.mask is None else bias[None] + grid.mask[:, None])
-    return logits.softmax(dim=-1) @ v
-
-
 def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
     """Attention inside windows.
 
@@ -60,7 +49,13 @@ def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.T
     """
     B, nW, h, L, d = q.shape
     if torch.is_grad_enabled() and bias.requires_grad:
-        return _explicit_attention(q, k, v, bias, grid)
+        # training: PyTorch's SDPA leaves its fused CPU kernel for a slow math path when the
+        # bias needs a gradient; the hand-written backward of .attention_grad is faster than
+        # autograd's of the written-out form (autocast: the written-out form)
+        if torch.is_autocast_enabled(q.device.type):
+            logits = (q * d**-0.5) @ k.transpose(-2, -1) + bias
+            return (logits if grid.mask is None else logits + grid.mask[:, None]).softmax(dim=-1) @ v
+        return window_attention_train(q, k, v, bias, grid.mask, d**-0.5)
     flat = lambda t: t.reshape(B * t.shape[1], h, L, d)  # noqa: E731
     if grid.mask is None:
         return _sdpa(flat(q), flat(k), flat(v), bias[None]).view(B, nW, h, L, d)
@@ -120,8 +115,8 @@ class WindowAttention(_RelPosBias):
     def __init__(self, dim: int, window_size: int, num_heads: int):
         super().__init__(window_size, num_heads)
         self.dim = dim
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim)
+        self.proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
         q, k, v = self.qkv(x).chunk(3, dim=-1)
@@ -139,9 +134,9 @@ class CrossWindowAttention(_RelPosBias):
     def __init__(self, dim: int, window_size: int, num_heads: int):
         super().__init__(window_size, num_heads)
         self.dim = dim
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.q = Linear(dim, dim)
+        self.kv = Linear(dim, 2 * dim)
+        self.proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, grid: WindowGrid) -> torch.Tensor:
         k, v = self.kv(y).chunk(2, dim=-1)

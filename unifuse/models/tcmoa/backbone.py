@@ -10,41 +10,21 @@ outside the blocks, one table per *pair* of blocks, under the official names
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..layers.linear import linear as fast_linear
 from ..layers import Mlp, shift_mask_windows, window_partition, window_reverse
 from ..layers.window_attention import WindowGrid, windowed_attention
 
 
-def _onednn_available() -> bool:
-    ops = getattr(torch.ops, "mkldnn", None)
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise") and hasattr(ops, "_reorder_linear_weight")
-    except (AttributeError, RuntimeError):
-        return False
-
-
-_ONEDNN = _onednn_available()
-
-
 def linear(lin: nn.Linear, x: torch.Tensor, packed: bool = False) -> torch.Tensor:
-    """``lin(x)``; with ``packed`` (CPU, fp32, no autograd, no autocast) through oneDNN with the
-    weight reordered once into its blocked layout and cached on the module (invalidated when the
-    weight changes). Same result up to float rounding (≈1e-7 relative); about 1.15-1.5× faster
-    per matmul on AVX-512 CPUs, at the cost of a second copy of the weights.
+    """``lin(x)``; with ``packed`` (CPU, fp32, no autocast) through oneDNN with the weight
+    reordered once into its blocked layout (:func:`unifuse.models.layers.linear.linear`).
+    Same result up to float rounding (≈1e-7 relative); about 1.15-1.5× faster per matmul on
+    AVX-512 CPUs, at the cost of a second copy of the weights.
     """
-    if not (packed and _ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
-            and lin.weight.dtype == torch.float32 and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu")):
-        return lin(x)
-    w = lin.weight
-    key = (w._version, w.data_ptr())
-    cache = lin.__dict__.get("_packed_weight")
-    if cache is None or cache[0] != key:
-        cache = (key, torch.ops.mkldnn._reorder_linear_weight(w.detach(), None))
-        lin.__dict__["_packed_weight"] = cache
-    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), cache[1], lin.bias, "none", [], "")
-    return out.view(*x.shape[:-1], out.shape[-1])
+    return fast_linear(x, lin.weight, lin.bias) if packed else F.linear(x, lin.weight, lin.bias)
 
 
 class PatchEmbed(nn.Module):

@@ -1,0 +1,112 @@
+"""Linear layers through oneDNN with a cached blocked-layout weight (CPU, float32).
+
+For the thin token matmuls of these models (``(N, 60) × (60, 180)`` in TITA) the default
+BLAS reaches a fraction of the CPU's matmul peak; oneDNN's matmul with the weight reordered
+once into its blocked layout is 1.1–1.8× faster per call on the AVX2 and AVX-512 CPUs
+measured (BENCHMARKS.md, issue 14). The reordered weight is cached per parameter and
+rebuilt when the parameter changes (its version counter moves at every optimizer step).
+
+:func:`linear` is ``F.linear`` with that fast path; with autograd it runs a small
+:class:`torch.autograd.Function` whose backward also uses oneDNN for the input gradient
+(``dX = dY · W`` = a linear map with weight ``Wᵀ``, reordered likewise), and a plain
+matmul for ``dW = dYᵀ X``. Results equal ``F.linear``'s up to float rounding (≈1e-7
+relative). Everything else (float64, autocast, other devices, weights that are not
+parameters, builds without oneDNN) takes ``F.linear``.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["Linear", "linear", "onednn_available", "is_cached"]
+
+
+def onednn_available() -> bool:
+    """Whether this torch build has the oneDNN linear ops used here."""
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return (torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise")
+                and hasattr(ops, "_reorder_linear_weight"))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN = onednn_available()
+#: id(weight) -> {transposed: ((version, data_ptr), reordered weight)}; an entry is removed
+#: when its weight is garbage-collected (tensors compare element-wise, so no WeakKeyDictionary)
+_PACKED: dict[int, dict] = {}
+
+
+def is_cached(w: torch.Tensor) -> bool:
+    """Whether a reordered copy of ``w`` is cached (it has been used by the fast path)."""
+    return id(w) in _PACKED
+
+
+def _packed(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+    """``w`` (or ``wᵀ``) reordered for oneDNN, cached while ``w`` is unchanged."""
+    key = (w._version, w.data_ptr())
+    slot = _PACKED.get(id(w))
+    if slot is None:
+        slot = _PACKED.setdefault(id(w), {})
+        weakref.finalize(w, _PACKED.pop, id(w), None)
+    hit = slot.get(transposed)
+    if hit is None or hit[0] != key:
+        src = w.detach().t().contiguous() if transposed else w.detach()
+        hit = (key, torch.ops.mkldnn._reorder_linear_weight(src, None))
+        slot[transposed] = hit
+    return hit[1]
+
+
+def _onednn(x2: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x2, packed, bias, "none", [], "")
+
+
+class _LinearFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()
+        out = _onednn(x2, _packed(weight), None if bias is None else bias.detach())
+        ctx.save_for_backward(x2, weight)
+        ctx.in_shape = x.shape
+        ctx.has_bias = bias is not None
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x2, weight = ctx.saved_tensors
+        g2 = grad.reshape(-1, grad.shape[-1]).contiguous()
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _onednn(g2, _packed(weight, transposed=True), None).view(ctx.in_shape)
+        if ctx.needs_input_grad[1]:
+            gw = g2.t().mm(x2)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+
+def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (_ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and isinstance(weight, nn.Parameter) and x.numel() > 0 and not torch.is_autocast_enabled("cpu"))
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` (``x``: ``(..., in)``, ``weight``: ``(out, in)``), through
+    oneDNN with a cached reordered weight where that applies (see the module docstring)."""
+    if not _fast_ok(x, weight):
+        return F.linear(x, weight, bias)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+        return _LinearFn.apply(x, weight, bias)
+    out = _onednn(x.reshape(-1, x.shape[-1]).contiguous(), _packed(weight), bias)
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters and state-dict keys) computed by :func:`linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
