@@ -90,7 +90,13 @@ def normalize1(x: Tensor) -> Tensor:
     NaN; here it becomes all 0 so that histogram-based metrics stay defined.)
     ``(N, H, W)`` float64 -> ``(N, H, W)`` float64 with integer values 0..255.
     """
-    return round_half_away(minmax_normalize(x) * 255.0)
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    rng = x.amax(dim=(-2, -1), keepdim=True) - lo
+    ok = rng > 0
+    # = round_half_away(minmax_normalize(x) * 255), same operation order; the stretched values
+    # are >= 0, where rounding half away from zero is floor(v + 0.5)
+    t = torch.sub(x, lo).div_(torch.where(ok, rng, torch.ones_like(rng))).mul_(255.0).add_(0.5).floor_()
+    return t.mul_(ok) if not bool(ok.all()) else t
 
 
 # --------------------------------------------------------------------------- filtering
