@@ -135,10 +135,12 @@ def pad(x: Tensor, top: int, bottom: int, left: int, right: int, padding: str = 
 
 
 #: elements per band of output rows in the banded CPU filters: the band and its inputs stay
-#: in the L2 cache while all taps accumulate, and each operation stays below torch's
-#: parallel grain size (32768), so it runs on one thread: on a shared, loaded 2-core machine
-#: intra-op threading of such small operations costs far more than it gains
-BAND_ELEMENTS = 30000
+#: in the cache (L2/L3) while all taps accumulate. Every operation runs on one thread (the
+#: metrics run on :mod:`unifuse.parallel`'s workers). Larger bands mean fewer operations: on
+#: a 2-core AVX2 EPYC (512 KB L2 per core, 32 MB L3) 2^18 elements filtered 11x11 / 7x7 /
+#: 17x17 / 31x31 stacks 1.3-1.6x faster than the 30k used before (1 thread, and 2 threads
+#: filtering side by side; BENCHMARKS.md, session 7); the whole stack at once was 2-3x slower
+BAND_ELEMENTS = 1 << 18
 
 
 def _taps(h: Tensor):

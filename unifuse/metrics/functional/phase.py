@@ -299,7 +299,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
 
 # --------------------------------------------------------------------------- Qp
 _QP_C = 1e-4
-_CORR_BAND_ELEMENTS = 30000
+_CORR_BAND_ELEMENTS = 1 << 17
 _QP_THRESHOLD = 0.1
 
 
