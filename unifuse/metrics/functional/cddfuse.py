@@ -40,21 +40,20 @@ def _vifp_from_stats(stats, which: slice, sigma_nsq: float = 2.0) -> Tensor:
     (``which`` selects the source rows): ``sum_s num / sum_s den``; NaN -> 1 (as CDDFuse)."""
     num = den = None
     for var_s, var_f, cov in stats:
+        zero = torch.zeros((), dtype=var_s.dtype, device=var_s.device)
         s1, s2, s12 = var_s[which], var_f, cov[which]
         s1 = s1.clamp(min=0.0)
         s2 = s2.clamp(min=0.0)
         g = s12 / (s1 + 1e-10)
         sv = s2 - g * s12
         low1 = s1 < 1e-10
-        g = torch.where(low1, torch.zeros_like(g), g)
-        sv = torch.where(low1, s2, sv)
-        s1 = torch.where(low1, torch.zeros_like(s1), s1)
         low2 = s2 < 1e-10
-        g = torch.where(low2, torch.zeros_like(g), g)
-        sv = torch.where(low2, torch.zeros_like(sv), sv)
-        neg = g < 0
-        sv = torch.where(neg, s2, sv)
-        g = torch.where(neg, torch.zeros_like(g), g)
+        # Sheikh's clamp chain (low1: g = 0, sv = s2, s1 = 0; low2: g = 0, sv = 0; then g < 0:
+        # sv = s2, g = 0) as three selections, same values (see .vif._vid_vind_g)
+        keep = ~(low1 | low2 | (g < 0))
+        g = torch.where(keep, g, zero)
+        sv = torch.where(keep, sv, torch.where(low2, zero, s2))
+        s1 = torch.where(low1, zero, s1)
         sv = sv.clamp(min=1e-10)
         n_s = torch.log10(1.0 + g * g * s1 / (sv + sigma_nsq)).sum(dim=(-2, -1))
         d_s = torch.log10(1.0 + s1 / sigma_nsq).sum(dim=(-2, -1))

@@ -90,7 +90,13 @@ def normalize1(x: Tensor) -> Tensor:
     NaN; here it becomes all 0 so that histogram-based metrics stay defined.)
     ``(N, H, W)`` float64 -> ``(N, H, W)`` float64 with integer values 0..255.
     """
-    return round_half_away(minmax_normalize(x) * 255.0)
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    rng = x.amax(dim=(-2, -1), keepdim=True) - lo
+    ok = rng > 0
+    # = round_half_away(minmax_normalize(x) * 255), same operation order; the stretched values
+    # are >= 0, where rounding half away from zero is floor(v + 0.5)
+    t = torch.sub(x, lo).div_(torch.where(ok, rng, torch.ones_like(rng))).mul_(255.0).add_(0.5).floor_()
+    return t.mul_(ok) if not bool(ok.all()) else t
 
 
 # --------------------------------------------------------------------------- filtering
@@ -129,10 +135,12 @@ def pad(x: Tensor, top: int, bottom: int, left: int, right: int, padding: str = 
 
 
 #: elements per band of output rows in the banded CPU filters: the band and its inputs stay
-#: in the L2 cache while all taps accumulate, and each operation stays below torch's
-#: parallel grain size (32768), so it runs on one thread: on a shared, loaded 2-core machine
-#: intra-op threading of such small operations costs far more than it gains
-BAND_ELEMENTS = 30000
+#: in the cache (L2/L3) while all taps accumulate. Every operation runs on one thread (the
+#: metrics run on :mod:`unifuse.parallel`'s workers). Larger bands mean fewer operations: on
+#: a 2-core AVX2 EPYC (512 KB L2 per core, 32 MB L3) 2^18 elements filtered 11x11 / 7x7 /
+#: 17x17 / 31x31 stacks 1.3-1.6x faster than the 30k used before (1 thread, and 2 threads
+#: filtering side by side; BENCHMARKS.md, session 7); the whole stack at once was 2-3x slower
+BAND_ELEMENTS = 1 << 18
 
 
 def _taps(h: Tensor):

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+import scipy.fft
 import torch
 
+from .elementwise import sqrt, sqrt_
 from .matlab import separable_valid
 from ...parallel import parallel_map
 from .shared import map_unique
@@ -71,7 +74,8 @@ class _FilterBank(NamedTuple):
     em_n: Tensor  # (norient,) sum of the squared smallest-scale filter
     sum_an2: Tensor  # (norient,) sum over pixels and scales of ifft2(filter)^2 (rescaled)
     sum_aiaj: Tensor  # (norient,) sum over pixels and scale pairs i<j of the products
-    cfilters: Tensor  # the filters as complex128 (imaginary part 0; ``filters`` is its real view)
+    half: Tensor  # (norient, 2 nscale, rows, cols//2+1) real: even parts, then odd parts, of the
+    #   filters on the half spectrum of ``rfft2`` (see :func:`_even_odd_responses`)
 
 
 def _centred_range(n: int, dtype, device) -> Tensor:
@@ -130,11 +134,13 @@ def _filter_bank(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) 
     sum_an2 = (even**2).sum(dim=(1, 2, 3))
     cum = even.sum(dim=1)
     sum_aiaj = 0.5 * ((cum**2).sum(dim=(-2, -1)) - sum_an2)
-    # complex copy for the products with the image spectrum (a complex-by-complex product is
-    # several times faster than broadcasting a real factor over (re, im), and exact: x * 0 = 0);
-    # ``filters`` is a real view of it, so the bank is stored once
-    cfilters = filters.to(torch.complex128).contiguous()
-    return _FilterBank(torch.view_as_real(cfilters)[..., 0], em_n, sum_an2, sum_aiaj, cfilters)
+    # the image is real, so with F = Fe + Fo (even / odd under k -> -k) the complex response
+    # ifft2(X F) has real part ifft2(X Fe) and imaginary part ifft2(-i X Fo), both transforms
+    # of Hermitian spectra: each is an irfft2 of the half spectrum (planar real outputs)
+    ch = cols // 2 + 1
+    odd = filters - even
+    half = torch.cat([even[..., :ch], odd[..., :ch]], dim=1).contiguous()
+    return _FilterBank(filters, em_n, sum_an2, sum_aiaj, half)
 
 
 def _kth_smallest(x: Tensor, ks) -> list:
@@ -194,6 +200,32 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
     return map_unique(lambda t: _phase_congruency(t, cfg), x.double())
 
 
+def _half_spectra(x: Tensor):
+    """``[X, -i X]`` for ``X = rfft2(x)`` of real ``(N, H, W)`` images: ``(N, 2, H, W//2+1)``
+    complex, a numpy array (scipy's pocketfft) for CPU tensors, a tensor otherwise."""
+    if x.device.type == "cpu":
+        xf = scipy.fft.rfft2(x.numpy())
+        return np.stack([xf, xf * -1j], axis=1)
+    xf = torch.fft.rfft2(x)
+    return torch.stack([xf, xf * -1j], dim=1)
+
+
+def _even_odd_responses(xf2, half: Tensor, cols: int, device) -> Tensor:
+    """Real even / odd responses ``(N, 2S, H, W)`` of one orientation (scales 0..S-1 even,
+    then S..2S-1 odd): ``irfft2`` of the half-spectrum products of ``xf2`` ``(N, 2, H, W//2+1)``
+    (:func:`_half_spectra`) with ``half`` ``(2S, H, W//2+1)`` (the even filter parts, then the
+    odd parts, see :class:`_FilterBank`). On the CPU the products and transforms run in
+    numpy / scipy's pocketfft (faster than torch's FFT for these sizes; in place)."""
+    n, _, rows, ch = xf2.shape
+    s = half.shape[0] // 2
+    if device.type == "cpu":
+        prod = np.multiply(xf2[:, :, None], half.numpy().reshape(2, s, rows, ch))
+        out = scipy.fft.irfft2(prod.reshape(n, 2 * s, rows, ch), s=(rows, cols), overwrite_x=True)
+        return torch.from_numpy(out)
+    prod = xf2[:, :, None] * half.view(2, s, rows, ch)
+    return torch.fft.irfft2(prod.reshape(n, 2 * s, rows, ch), s=(rows, cols))
+
+
 def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
     """:func:`phase_congruency` of float64 images ``(N, H, W)``, every image computed."""
     n, rows, cols = x.shape
@@ -205,19 +237,23 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
     bank = _filter_bank(rows, cols, cfg, str(x.device))
     eps = cfg.epsilon
-    imagefft = torch.fft.fft2(x)[:, None]  # (N, 1, rows, cols)
+    ns = cfg.nscale
+    xf2 = _half_spectra(x.contiguous())  # (N, 2, rows, cols//2+1)
     zeros = torch.zeros_like(x)
     total_energy, total_sum_an = zeros.clone(), zeros.clone()
     covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
     # rows per band of the per-pixel work (the responses of a band stay in cache)
-    step = rows if x.device.type != "cpu" else max(1, PC_BAND_ELEMENTS // (n * cfg.nscale * cols))
+    step = rows if x.device.type != "cpu" else max(1, PC_BAND_ELEMENTS // (n * ns * cols))
     for o in range(cfg.norient):
         angl = o * math.pi / cfg.norient
         cos_a, sin_a = math.cos(angl), math.sin(angl)
-        eo = torch.fft.ifft2(imagefft * bank.cfilters[o][None])  # (N, S, rows, cols)
+        # even (real part of the complex response) and odd (imaginary part) responses,
+        # planar: (N, 2S, rows, cols), scales 0..S-1 even, then S..2S-1 odd
+        eo = _even_odd_responses(xf2, bank.half[o], cols, x.device)
+        even, odd = eo[:, :ns], eo[:, ns:]
         # noise threshold from the median squared amplitude at the smallest scale
-        re0, im0 = torch.view_as_real(eo[:, 0]).unbind(-1)
-        median_e2n = _median_of_squares(torch.mul(re0, re0).addcmul_(im0, im0).sqrt_().reshape(n, -1))
+        e0, o0 = even[:, 0], odd[:, 0]
+        median_e2n = _median_of_squares(sqrt_(torch.mul(e0, e0).addcmul_(o0, o0)).reshape(n, -1))
         mean_e2n = -median_e2n / math.log(0.5)
         noise_power = mean_e2n / bank.em_n[o]
         est_noise_energy2 = 2 * noise_power * bank.sum_an2[o] + 4 * noise_power * bank.sum_aiaj[o]
@@ -225,35 +261,32 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
         est_noise_energy = tau * math.sqrt(math.pi / 2)
         est_noise_sigma = torch.sqrt((2 - math.pi / 2) * tau**2)
         t = ((est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale).view(-1, 1, 1)
-        er = torch.view_as_real(eo)
         for r0 in range(0, rows, step):
             r1 = min(r0 + step, rows)
-            # planar even / odd responses of the band, (N, S, r, cols) each
-            e_re, o_im = er[:, :, r0:r1].movedim(-1, 0).contiguous()
+            e_re, o_im = even[:, :, r0:r1], odd[:, :, r0:r1]  # (N, S, r, cols) views
             # amplitude per scale: sqrt(E^2 + O^2) (torch.hypot is ~10x slower; the values
             # are far from over/underflow, and the difference is an ulp)
-            an = torch.mul(e_re, e_re).addcmul_(o_im, o_im).sqrt_()
+            an = sqrt_(torch.mul(e_re, e_re).addcmul_(o_im, o_im))
             sum_an = an.sum(dim=1)
             max_an = an.amax(dim=1)
             sum_e = e_re.sum(dim=1)
             sum_o = o_im.sum(dim=1)
-            x_energy = torch.mul(sum_e, sum_e).addcmul_(sum_o, sum_o).sqrt_().add_(eps)
-            mean_e = sum_e / x_energy
-            mean_o = sum_o / x_energy
-            # sum_s (E MeanE + O MeanO - |E MeanO - O MeanE|); the first two terms sum over
-            # s to sumE MeanE + sumO MeanO
-            cross = e_re.mul_(mean_o[:, None]).sub_(o_im.mul_(mean_e[:, None])).abs_().sum(dim=1)
-            energy = sum_e.mul_(mean_e).add_(sum_o.mul_(mean_o)).sub_(cross).sub_(t).clamp_min_(0.0)
-            width = sum_an / (max_an + eps) / cfg.nscale
+            e2 = torch.mul(sum_e, sum_e).addcmul_(sum_o, sum_o)
+            x_energy = sqrt(e2).add_(eps)
+            # sum_s (E MeanE + O MeanO - |E MeanO - O MeanE|) with MeanE = sumE / XEnergy,
+            # MeanO = sumO / XEnergy: (sumE^2 + sumO^2 - sum_s |E sumO - O sumE|) / XEnergy
+            cross = torch.mul(e_re, sum_o[:, None]).addcmul_(o_im, sum_e[:, None], value=-1.0).abs_().sum(dim=1)
+            energy = e2.sub_(cross).div_(x_energy).sub_(t).clamp_min_(0.0)
+            width = sum_an / (max_an + eps) / ns
             weight = torch.sigmoid_(width.sub_(cfg.cut_off).mul_(cfg.g))  # 1 / (1 + exp((cutOff - width) g))
-            weighted = weight * energy
+            weighted = weight.mul_(energy)
             total_sum_an[:, r0:r1] += sum_an
             total_energy[:, r0:r1] += weighted
             pc2 = weighted.div_(sum_an).square_()  # pc_o^2; (pc_o cos)^2 etc. up to rounding
             covx2[:, r0:r1].add_(pc2, alpha=cos_a * cos_a)
             covy2[:, r0:r1].add_(pc2, alpha=sin_a * sin_a)
             covxy[:, r0:r1].add_(pc2, alpha=cos_a * sin_a)
-        del eo, er
+        del eo, even, odd
     pc = total_energy / (total_sum_an + eps)
     covx2 = covx2 / (cfg.norient / 2)
     covy2 = covy2 / (cfg.norient / 2)
@@ -266,7 +299,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
 
 # --------------------------------------------------------------------------- Qp
 _QP_C = 1e-4
-_CORR_BAND_ELEMENTS = 30000
+_CORR_BAND_ELEMENTS = 1 << 17
 _QP_THRESHOLD = 0.1
 
 
@@ -320,7 +353,7 @@ def _corr_features(srcs, fused, masks, step=None) -> Tensor:
             var_s = e_ss[..., b, :] - mus * mus
             var_f = e_ff[..., b, :] - muf * muf
             cov = e_sf[..., b, :] - mus * muf
-            r = (cov + _QP_C) / (torch.sqrt((var_s * var_f).abs()) + _QP_C)
+            r = (cov + _QP_C) / (sqrt_((var_s * var_f).abs_()) + _QP_C)
             for j in range(3):
                 r[j].masked_fill_(unmasked[j][:, b], 0.0)
             torch.amax(r, dim=0, out=best[:, b])

@@ -23,6 +23,7 @@ from typing import Tuple
 
 import torch
 
+from .elementwise import sqrt
 from .matlab import conv2
 from .shared import map_unique
 
@@ -42,7 +43,7 @@ def sobel_strength_orientation(x: Tensor) -> Tuple[Tensor, Tensor]:
     ``(N, H, W)`` images as Qabf computes them. Returns two ``(N, H, W)`` tensors."""
     sx = conv2(x, _H_X, "same")
     sy = conv2(x, _H_Y, "same")
-    g = torch.sqrt(sx * sx + sy * sy)
+    g = sqrt(torch.mul(sx, sx).addcmul_(sy, sy))
     alpha = torch.where(sx == 0, torch.full_like(sx, math.pi / 2), torch.atan(sy / sx))
     return g, alpha
 

@@ -28,6 +28,7 @@ from typing import NamedTuple, Tuple
 import torch
 import torch.nn.functional as F
 
+from .elementwise import sqrt_
 from .matlab import filter2, separable_filter2
 from .shared import memo
 
@@ -334,7 +335,7 @@ def qw(a: Tensor, b: Tensor, f: Tensor) -> Tensor:
     x = torch.cat([a, b, f])
     gx = filter2(_PREWITT_X, x, "same")
     gy = filter2(_PREWITT_Y, x, "same")
-    e = torch.sqrt(gx * gx + gy * gy)
+    e = sqrt_(gx.mul_(gx).addcmul_(gy, gy))
     ea, eb, ef = e.split(n)
     g = gaussian_1d(11, 1.5, device=a.device)
     c1, c2 = (_WANG_K[0] * 255.0) ** 2, (_WANG_K[1] * 255.0) ** 2

@@ -39,22 +39,23 @@ _C = 1e-7
 
 
 def _vid_vind_g(sx: Tensor, sf: Tensor, sxf: Tensor, sigma_nsq: float):
-    """Sheikh-style clamped VID, VIND and g maps for one source (all ``(N, h, w)``)."""
+    """Sheikh-style clamped VID, VIND and g maps for one source (all ``(N, h, w)``).
+
+    The reference's chain of clamps (negative variances -> 0; ``s_X^2 < 1e-10``: g = 0,
+    s_v^2 = s_F^2, s_X^2 = 0; ``s_F^2 < 1e-10``: g = 0, s_v^2 = 0; ``g < 0``: s_v^2 = s_F^2,
+    g = 0; ``s_v^2 <= 1e-10`` -> 1e-10) folded into three selections (same values)."""
     zero = torch.zeros((), dtype=sx.dtype, device=sx.device)
     sx = torch.where(sx < 0, zero, sx)
     sf = torch.where(sf < 0, zero, sf)
     g = sxf / (sx + 1e-10)
     sv = sf - g * sxf
     low_x = sx < 1e-10
-    g = torch.where(low_x, zero, g)
-    sv = torch.where(low_x, sf, sv)
-    sx = torch.where(low_x, zero, sx)
     low_f = sf < 1e-10
-    g = torch.where(low_f, zero, g)
-    sv = torch.where(low_f, zero, sv)
-    neg = g < 0
-    sv = torch.where(neg, sf, sv)
-    g = torch.where(neg, zero, g)
+    # g < 0 is tested on g after the two clamps above, i.e. only where neither applies
+    keep = ~(low_x | low_f | (g < 0))
+    g = torch.where(keep, g, zero)
+    sv = torch.where(keep, sv, torch.where(low_f, zero, sf))
+    sx = torch.where(low_x, zero, sx)
     sv = torch.where(sv <= 1e-10, torch.full_like(sv, 1e-10), sv)
     vid = torch.log10(1.0 + g * g * sx / (sv + sigma_nsq))
     vind = torch.log10(1.0 + sx / sigma_nsq)
