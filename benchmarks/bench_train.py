@@ -15,7 +15,7 @@ speed-up in process CPU time and in wall time is reported.
 Usage::
 
     python benchmarks/bench_train.py [--iters 5] [--warmup 1] [--threads N] [--device cpu]
-        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--official DIR]
+        [--config configs/tita.yaml] [--set model.depths_ex=1 ...] [--data] [--official DIR [--rounds R]]
         [--no-write] [--output FILE]
 """
 
@@ -129,6 +129,9 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=str(REPO / "configs" / "tita.yaml"))
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --official: alternate the official child process and ours this many times "
+                         "(each time --warmup + --iters steps); medians over all rounds")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
@@ -160,13 +163,25 @@ def main(argv=None) -> int:
         if args.official is not None:
             if set(t.name for t in cfg.tasks) - {"IVF", "MFF", "MEF"}:
                 ap.error("--official needs the tasks IVF, MFF and MEF")
-            print("timing the official step in a child process ...", file=sys.stderr, flush=True)
-            official = run_official_child(args, [t.name for t in cfg.tasks], cfg.batch_size, cfg.crop_size)
         trainer = Trainer(cfg, Path(tmp) / "run", progress=False)
         trainer.batches = RandomBatches(trainer.task_names, cfg.batch_size, cfg.crop_size, trainer.device)
         n_params = sum(p.numel() for p in trainer.model.parameters())
 
-        times, cpu_ours = time_steps(trainer.train_step, trainer.device, args.warmup, args.iters)
+        times, cpu_ours = [], []
+        for r in range(args.rounds if args.official is not None else 1):
+            if args.official is not None:
+                print(f"round {r + 1}: timing the official step in a child process ...", file=sys.stderr, flush=True)
+                res = run_official_child(args, [t.name for t in cfg.tasks], cfg.batch_size, cfg.crop_size)
+                if official is None or "error" in res:
+                    official = res
+                else:
+                    for key in ("wall", "cpu"):
+                        official[key] += res[key]
+                    official["peak_gib"] = max(official["peak_gib"], res["peak_gib"])
+                print(f"round {r + 1}: timing ours ...", file=sys.stderr, flush=True)
+            w, c = time_steps(trainer.train_step, trainer.device, args.warmup, args.iters)
+            times += w
+            cpu_ours += c
         threads = torch.get_num_threads()
         if trainer.device.type == "cuda":
             peak = f"{torch.cuda.max_memory_allocated(trainer.device) / 2**30:.2f} GiB (CUDA, allocated)"
@@ -211,7 +226,8 @@ def main(argv=None) -> int:
         f"| model | `{cfg.model['name']}`, {n_params:,} parameters, overrides: {', '.join(args.set) or 'none'} |",
         f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
         f"| load average at the end (1, 5, 15 min) | {load} |",
-        f"| iterations timed (after {args.warmup} warm-up) | {args.iters} |",
+        f"| iterations timed (after {args.warmup} warm-up) | {args.iters}"
+        + (f" per round × {args.rounds} rounds" if args.official is not None and args.rounds > 1 else "") + " |",
         f"| peak memory | {peak} |",
         f"| **median time per iteration** | **{med:.3f} s** |",
         f"| mean / min / max | {mean:.3f} / {min(times):.3f} / {max(times):.3f} s |",
@@ -235,8 +251,8 @@ def main(argv=None) -> int:
             "Raw times (s), ours: wall " + ", ".join(f"{t:.2f}" for t in times) + ", CPU "
             + ", ".join(f"{t:.2f}" for t in cpu_ours) + "; official: wall "
             + ", ".join(f"{t:.2f}" for t in official["wall"]) + ", CPU " + ", ".join(f"{t:.2f}" for t in official["cpu"])
-            + ". The official step runs first, in a child process of its own (so neither's memory is held "
-            "while the other runs), on the same in-memory batches (same seed) and from its own random "
+            + f". In each of the {args.rounds} round(s) the official step runs first, in a child process of its own "
+            "(so neither's memory is held while the other runs), then ours, on the same in-memory batches (same seed) and from its own random "
             "initialisation. With one torch thread, process CPU time is the work done and is little "
             "affected by other processes on a shared machine; wall time is not.",
         ]
