@@ -268,10 +268,15 @@ def render(args, info, results, flops, mem) -> str:
                  + (" (it also counts IPA's redundant key/value projections that ours folds away)." if flops["official"] else "skipped."))
         L.append("")
         rows = []
+        from unifuse.models.precision import resolve_precision
+
+        # a CPU without native bf16 runs a bf16 request in fp32 (unifuse.models.precision)
+        bf16_ran = resolve_precision("bf16", "cpu")
+        bf16_row = ("bf16", flops["peak16"]) if bf16_ran == "bf16" else ("bf16 requested, ran fp32 (no native bf16)", flops["peak32"])
         for r in results:
             h, w = r["size"]
             f = flops["ours"][(h, w)]
-            for prec, key, peak in (("fp32", "ours fp32", flops["peak32"]), ("bf16", "ours bf16", flops["peak16"])):
+            for prec, key, peak in (("fp32", "ours fp32", flops["peak32"]), (bf16_row[0], "ours bf16", bf16_row[1])):
                 t = r["median"][key]
                 rows.append([f"{h}×{w}", prec, f"{f / 1e9:.1f}", f"{t:.3f}", f"{f / t / 1e9:.1f}", f"{f / t / peak:.1%}"])
             if "official fp32" in r["median"] and (h, w) in flops["official"]:
