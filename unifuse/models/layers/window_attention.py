@@ -1,7 +1,8 @@
 """Window multi-head self- and cross-attention with a relative-position bias (Swin).
 
 Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``) and use
-:func:`torch.nn.functional.scaled_dot_product_attention`. The shift mask of a shifted
+:func:`torch.nn.functional.scaled_dot_product_attention` without autograd; in training (the
+bias needs a gradient) the hand-written backward of :mod:`.attention_grad`. The shift mask of a shifted
 block is only non-zero in the last window row and column, so those windows are attended
 separately with the mask and every other window shares one ``(heads, L, L)`` bias: the
 ``(nW, heads, L, L)`` logit bias is never materialised for large images.
