@@ -136,13 +136,11 @@ def count_flops(fn: Callable[[], object]) -> float:
     # the counter is a thread-local dispatch mode: one torch thread keeps work that a model spreads
     # over worker threads (TITA's blockwise inference) on the calling thread, where it is counted;
     # it does not know oneDNN's linear op, so the plain linear (same products) runs while counting
-    threads, onednn = torch.get_num_threads(), fast_linear._ONEDNN
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    fast_linear._ONEDNN = False
     try:
-        with torch.no_grad(), fc:
+        with torch.no_grad(), fast_linear.disabled(), fc:
             fn()
     finally:
         torch.set_num_threads(threads)
-        fast_linear._ONEDNN = onednn
     return float(fc.get_total_flops())

@@ -13,7 +13,7 @@ import torch
 
 from . import matlab as ml
 from . import structural as _structural
-from .vif import vif_pyramid
+from .vif import _vid_vind_g, vif_pyramid
 
 Tensor = torch.Tensor
 
@@ -40,23 +40,10 @@ def _vifp_from_stats(stats, which: slice, sigma_nsq: float = 2.0) -> Tensor:
     (``which`` selects the source rows): ``sum_s num / sum_s den``; NaN -> 1 (as CDDFuse)."""
     num = den = None
     for var_s, var_f, cov in stats:
-        zero = torch.zeros((), dtype=var_s.dtype, device=var_s.device)
-        s1, s2, s12 = var_s[which], var_f, cov[which]
-        s1 = s1.clamp(min=0.0)
-        s2 = s2.clamp(min=0.0)
-        g = s12 / (s1 + 1e-10)
-        sv = s2 - g * s12
-        low1 = s1 < 1e-10
-        low2 = s2 < 1e-10
-        # Sheikh's clamp chain (low1: g = 0, sv = s2, s1 = 0; low2: g = 0, sv = 0; then g < 0:
-        # sv = s2, g = 0) as three selections, same values (see .vif._vid_vind_g)
-        keep = ~(low1 | low2 | (g < 0))
-        g = torch.where(keep, g, zero)
-        sv = torch.where(keep, sv, torch.where(low2, zero, s2))
-        s1 = torch.where(low1, zero, s1)
-        sv = sv.clamp(min=1e-10)
-        n_s = torch.log10(1.0 + g * g * s1 / (sv + sigma_nsq)).sum(dim=(-2, -1))
-        d_s = torch.log10(1.0 + s1 / sigma_nsq).sum(dim=(-2, -1))
+        # Sheikh's clamped per-pixel terms, the same as Han's VIF uses
+        vid, vind, _ = _vid_vind_g(var_s[which], var_f, cov[which], sigma_nsq)
+        n_s = vid.sum(dim=(-2, -1))
+        d_s = vind.sum(dim=(-2, -1))
         num = n_s if num is None else num + n_s
         den = d_s if den is None else den + d_s
     v = num / den

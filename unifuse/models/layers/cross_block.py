@@ -39,7 +39,7 @@ class CrossSwinBlock(nn.Module):
         # drop-path factors in the order the whole-map path applies them
         fac = (self.drop_path_A.factors(x), self.drop_path_A.factors(x),
                self.drop_path_B.factors(y), self.drop_path_B.factors(y))
-        if blockwise_ok(x, self):
+        if blockwise_ok():
             def piece(xy, mask, b):
                 return self._window_block(xy, mask, tuple(None if f is None else f[b : b + 1] for f in fac))
 
@@ -51,7 +51,7 @@ class CrossSwinBlock(nn.Module):
         a_y = from_windows(self.attn_B(yw, xw, grid), H, W, ws, s)
         return self._tail(x, y, a_x, a_y, fac)
 
-    def _window_block(self, xy, mask, fac=(None,) * 4):
+    def _window_block(self, xy, mask, fac):
         """The whole block on the tokens of ``n`` whole windows, ``(1, n, ws², C)`` each (no
         autograd); ``fac``: the piece's drop-path factors (see :meth:`_tail`)."""
         x, y = xy

@@ -17,12 +17,13 @@ parameters, builds without oneDNN) takes ``F.linear``.
 from __future__ import annotations
 
 import weakref
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear", "linear", "onednn_available", "is_cached"]
+__all__ = ["Linear", "linear", "onednn_available", "is_cached", "disabled"]
 
 
 def onednn_available() -> bool:
@@ -61,29 +62,41 @@ def _packed(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
     return hit[1]
 
 
-def _onednn(x2: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x2, packed, bias, "none", [], "")
+@contextmanager
+def disabled():
+    """Run every :func:`linear` as ``F.linear`` inside the block (same products; e.g. for
+    ``torch.utils.flop_counter``, which does not know oneDNN's op). Not thread-safe."""
+    global _ONEDNN
+    saved, _ONEDNN = _ONEDNN, False
+    try:
+        yield
+    finally:
+        _ONEDNN = saved
+
+
+def _onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, transposed: bool = False) -> torch.Tensor:
+    """``x (..., in)`` times the cached reordered ``weight`` (or ``weightᵀ``), plus ``bias``."""
+    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]).contiguous(), _packed(weight, transposed),
+                                             bias, "none", [], "")
+    return out.view(*x.shape[:-1], out.shape[-1])
 
 
 class _LinearFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
-        x2 = x.reshape(-1, x.shape[-1]).contiguous()
-        out = _onednn(x2, _packed(weight), None if bias is None else bias.detach())
-        ctx.save_for_backward(x2, weight)
-        ctx.in_shape = x.shape
+        ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return _onednn(x, weight, None if bias is None else bias.detach())
 
     @staticmethod
     def backward(ctx, grad):
-        x2, weight = ctx.saved_tensors
-        g2 = grad.reshape(-1, grad.shape[-1]).contiguous()
+        x, weight = ctx.saved_tensors
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = _onednn(g2, _packed(weight, transposed=True), None).view(ctx.in_shape)
+            gx = _onednn(grad, weight, None, transposed=True)
+        g2 = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            gw = g2.t().mm(x2)
+            gw = g2.t().mm(x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = g2.sum(0)
         return gx, gw, gb
@@ -101,8 +114,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         return _LinearFn.apply(x, weight, bias)
-    out = _onednn(x.reshape(-1, x.shape[-1]).contiguous(), _packed(weight), bias)
-    return out.view(*x.shape[:-1], out.shape[-1])
+    return _onednn(x, weight, bias)
 
 
 class Linear(nn.Linear):

@@ -34,7 +34,7 @@ def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.
     return w.reshape(w.shape[0], H * W, -1).index_select(1, inverse)
 
 
-def blockwise_ok(x: torch.Tensor, block: nn.Module) -> bool:
+def blockwise_ok() -> bool:
     """Use the blockwise path: no autograd recording (inference, or the no-grad loss
     re-evaluation of training, where the block draws its drop-path factors up front)."""
     return not torch.is_grad_enabled()
@@ -100,7 +100,7 @@ class SwinBlock(nn.Module):
         # drop-path factors in the order the whole-map path draws them (attention, MLP)
         f_attn = self.drop_path.factors(x)
         f_mlp = self.drop_path.factors(x)
-        if blockwise_ok(x, self):
+        if blockwise_ok():
             def piece(t, mask, b):
                 pick = lambda f: None if f is None else f[b : b + 1]  # noqa: E731
                 return (self._window_block(t[0], mask, pick(f_attn), pick(f_mlp)),)
@@ -111,7 +111,7 @@ class SwinBlock(nn.Module):
         x = residual_add(x, from_windows(h, H, W, ws, s), f_attn)
         return residual_add(x, self.mlp(self.norm2(x)), f_mlp)
 
-    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None, f_attn=None, f_mlp=None) -> torch.Tensor:
+    def _window_block(self, x: torch.Tensor, mask: torch.Tensor | None, f_attn, f_mlp) -> torch.Tensor:
         """The whole block on the tokens of ``n`` whole windows ``(1, n, ws², C)`` (no autograd);
         ``f_attn`` / ``f_mlp``: the piece's drop-path factors or ``None``."""
         x = residual_add(x, self.attn(self.norm1(x), WindowGrid(0, 0, mask)), f_attn)
