@@ -61,3 +61,27 @@ def test_fallbacks_are_exactly_f_linear():
 
 def test_state_dict_keys_are_nn_linear_keys():
     assert list(L.Linear(3, 4).state_dict()) == list(nn.Linear(3, 4).state_dict())
+
+
+@needs_onednn
+def test_persistent_plain_weights_are_cached_and_grad_weights_are_not():
+    w = torch.randn(20, 12)  # e.g. a weight a module composes from its parameters and keeps
+    x = torch.randn(6, 12)
+    torch.testing.assert_close(L.linear(x, w, persistent=True), F.linear(x, w), rtol=1e-5, atol=1e-5)
+    assert L.is_cached(w)
+    wg = torch.randn(20, 12, requires_grad=True)  # needs a gradient: F.linear, never cached
+    assert torch.equal(L.linear(x, wg, persistent=True), F.linear(x, wg))
+    assert not L.is_cached(wg)
+
+
+@needs_onednn
+def test_two_d_output_can_take_an_in_place_residual_under_autograd():
+    lin = _layer(seed=4)
+    x = torch.randn(5, 12, requires_grad=True)
+    r = torch.randn(5, 20)
+    out = lin(x).add_(r)  # a view made inside the custom Function would refuse this
+    ref = F.linear(x, lin.weight, lin.bias) + r
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    gx, = torch.autograd.grad(out.sum(), x)
+    want, = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(gx, want, rtol=1e-5, atol=1e-5)

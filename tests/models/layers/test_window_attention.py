@@ -79,3 +79,23 @@ def test_window_pieces_cover_every_token_once_with_the_right_masks(shift, monkey
         else:
             assert torch.equal(mask, full[wins])
     assert seen == H * W
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("d", [4, 24])  # below / above _SMALL_HEAD_DIM: head-by-head bmm / fused SDPA
+def test_inference_paths_on_projection_views(shifted, d, monkeypatch):
+    """q, k, v as the blocks pass them (head views of one projection output, not contiguous),
+    batch 2, more windows than one chunk: equal to the written-out reference."""
+    from unifuse.models.layers import window_attention as wa
+
+    monkeypatch.setattr(wa, "_CHUNK_WINDOWS", 4)
+    g = torch.Generator().manual_seed(2)
+    B, nW, h, L = 2, 10, 3, 16
+    qkv = torch.randn(B, nW, L, 3 * h * d, generator=g)
+    q, k, v = (t.view(B, nW, L, h, d).transpose(2, 3) for t in qkv.chunk(3, dim=-1))
+    bias = torch.randn(h, L, L, generator=g)
+    mask = (torch.rand(nW, L, L, generator=g) < 0.3).float() * -100.0 if shifted else None
+    with torch.no_grad():
+        out = windowed_attention(q, k, v, bias, WindowGrid(2, 5, mask))
+    assert out.shape == (B, nW, h, L, d)
+    assert torch.allclose(out, _reference(q, k, v, bias, mask), atol=1e-5)

@@ -78,7 +78,9 @@ def _onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tr
     """``x (..., in)`` times the cached reordered ``weight`` (or ``weightᵀ``), plus ``bias``."""
     out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]).contiguous(), _packed(weight, transposed),
                                              bias, "none", [], "")
-    return out.view(*x.shape[:-1], out.shape[-1])
+    # a 2-D result is returned as is, not as a view (autograd forbids in-place updates of a
+    # view made inside a custom Function, and callers such as IPA add their residual in place)
+    return out if x.dim() == 2 else out.view(*x.shape[:-1], out.shape[-1])
 
 
 class _LinearFn(torch.autograd.Function):
@@ -102,15 +104,21 @@ class _LinearFn(torch.autograd.Function):
         return gx, gw, gb
 
 
-def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def _fast_ok(x: torch.Tensor, weight: torch.Tensor, persistent: bool) -> bool:
     return (_ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and isinstance(weight, nn.Parameter) and x.numel() > 0 and not torch.is_autocast_enabled("cpu"))
+            and (isinstance(weight, nn.Parameter) or (persistent and not weight.requires_grad))
+            and x.numel() > 0 and not torch.is_autocast_enabled("cpu"))
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
+           persistent: bool = False) -> torch.Tensor:
     """``F.linear(x, weight, bias)`` (``x``: ``(..., in)``, ``weight``: ``(out, in)``), through
-    oneDNN with a cached reordered weight where that applies (see the module docstring)."""
-    if not _fast_ok(x, weight):
+    oneDNN with a cached reordered weight where that applies (see the module docstring).
+
+    ``persistent=True`` declares a weight that is not a parameter but lives on (e.g. one a
+    module composes from its parameters and keeps for inference), so that its reordered
+    copy may be cached too; ignored for a weight that requires grad."""
+    if not _fast_ok(x, weight, persistent):
         return F.linear(x, weight, bias)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         return _LinearFn.apply(x, weight, bias)
