@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
-import os
 import statistics
 import sys
 import time

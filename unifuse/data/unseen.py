@@ -49,8 +49,7 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch

@@ -36,7 +36,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError, InputMismatchError
+from ..errors import ConfigError
 from ..io import LoadedImage, rgb_to_luma
 from ..io.colour_stack import ChromaAccumulator
 from .frames import Frame, FrameStack, check_sizes, load_frames

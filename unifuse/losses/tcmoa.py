@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, InputMismatchError
-from .gradient import SOBEL_X, SOBEL_Y, signed_gradient, signed_kernels
+from .gradient import SOBEL_X, SOBEL_Y, signed_gradient
 from .mef_ssim import mef_ssim_color
 from .ssim import ssim
 

@@ -25,7 +25,7 @@ core runs once. ``mode='gray_cv2'``: the conversion of CDDFuse's ``test_IVF.py``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 

@@ -13,7 +13,7 @@ Register a core (see :mod:`unifuse.metrics.base`)::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..registry import Registry
 from .base import Metric, MetricSpec, Option, WRAPPERS

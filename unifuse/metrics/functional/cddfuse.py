@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from . import matlab as ml
 from . import structural as _structural
 from .vif import _vid_vind_g, vif_pyramid
 

@@ -8,7 +8,6 @@ the ``convention`` options select the documented alternatives.
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch

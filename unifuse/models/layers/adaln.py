@@ -10,7 +10,6 @@ modulation is 0 at initialisation.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 ADALN_FORMS = ("one_plus", "plain")

@@ -21,7 +21,7 @@ there, and it takes < 0.3 s per image on CPU against 30–120 s for TITA.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
