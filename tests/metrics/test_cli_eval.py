@@ -83,3 +83,13 @@ def test_eval_on_vifb_crops(data_dir, tmp_path, capsys):
     # carShadow/GFF crop: MEFB FMI reference 0.920371122964 (Octave)
     r = next(r for r in rows if r["method"] == "GFF" and r["image"] == "carShadow")
     assert float(r["fmi"]) == pytest.approx(0.920371122964, rel=1e-9)
+
+
+def test_metric_options_separate_by_comma_or_semicolon():
+    from unifuse.cli.eval import parse_metrics
+
+    by_comma = parse_metrics(["en,fmi:feature=pixel,window=5,te:q=2", "sd"])
+    assert [(m.name, m.options) for m in by_comma] == [
+        ("en", {}), ("fmi", {"feature": "pixel", "window": 5}), ("te", {"variant": "benchmark", "q": 2}), ("sd", {})]
+    by_semicolon = parse_metrics(["fmi:feature=pixel;window=5"])
+    assert by_semicolon[0].options == by_comma[1].options

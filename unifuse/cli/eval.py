@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="metric names (comma or space separated; default: the default suite). Options as "
-        "name:key=value[;key=value], e.g. psnr:convention=standard",
+        "name:key=value[,key=value] (';' also separates options), e.g. psnr:convention=standard",
     )
     p.add_argument("--mode", default="native", choices=["native", "gray", "gray_cv2"],
                    help="native: RGB per-channel (VIFB/MEFB); gray: MATLAB rgb2gray first; gray_cv2: CDDFuse's conversion")
@@ -60,18 +60,22 @@ def parse_metrics(items: Optional[Sequence[str]]):
 
     if not items:
         return [create(n) for n in default_metrics()]
-    out = []
+    specs: list[tuple[str, dict]] = []
     for item in items:
         for tok in filter(None, (t.strip() for t in item.split(","))):
-            name, _, opt_s = tok.partition(":")
-            opts = {}
+            if "=" in tok and ":" not in tok and specs:
+                # "name:k=v,k2=v2": a bare option after a comma belongs to the metric before it
+                # (the syntax of model specs such as ``mmaif:mode=flow,steps=5``)
+                name, opt_s = specs[-1][0], tok
+            else:
+                name, _, opt_s = tok.partition(":")
+                specs.append((name.strip(), {}))
             for kv in filter(None, opt_s.split(";")):
                 k, eq, v = kv.partition("=")
                 if not eq:
                     raise ConfigError(f"bad metric option {kv!r} in {tok!r}; use name:key=value")
-                opts[k.strip()] = _parse_value(v.strip())
-            out.append(create(name.strip(), **opts))
-    return out
+                specs[-1][1][k.strip()] = _parse_value(v.strip())
+    return [create(name, **opts) for name, opts in specs]
 
 
 def _parse_value(v: str):
