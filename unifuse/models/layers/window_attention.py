@@ -1,7 +1,8 @@
 """Window multi-head self- and cross-attention with a relative-position bias (Swin).
 
-Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``) and use
-:func:`torch.nn.functional.scaled_dot_product_attention` without autograd; in training (the
+Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``). Without autograd they
+use :func:`torch.nn.functional.scaled_dot_product_attention`, or for small head dims on the
+CPU (TITA's d = 10) batched products head by head (:func:`_heads_bmm`); in training (the
 bias needs a gradient) the hand-written backward of :mod:`.attention_grad`. The shift mask of a shifted
 block is only non-zero in the last window row and column, so those windows are attended
 separately with the mask and every other window shares one ``(heads, L, L)`` bias: the
@@ -52,8 +53,8 @@ def _heads_bmm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Te
     Per head and chunk of windows: ``S = Q Kᵀ`` (one batched GEMM over the windows, reading
     Q and K in place from the projection output), ``S = bias + scale·S (+ mask)``, softmax,
     and ``Oᵀ = Vᵀ Sᵀ``: the transposed product has 64-wide rows instead of d-wide ones,
-    about 3× faster in MKL's batched GEMM than ``S V`` on the AVX2 and AVX-512 CPUs
-    measured. Equal to the fused kernel up to float rounding (≈1e-6 relative).
+    about 3× faster in MKL's batched GEMM than ``S V`` on the AVX2 CPU measured
+    (BENCHMARKS.md, session 8). Equal to the fused kernel up to float rounding (≈1e-6 relative).
     """
     B, nW, h, L, d = q.shape
     out = q.new_empty(h, B, nW, d, L)
