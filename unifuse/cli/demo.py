@@ -24,9 +24,9 @@ from .common import add_threads_arg, apply_threads
 BASELINES = ["average", "max", "laplacian", "mertens"]
 
 #: default ``--max-side``: the samples are fused at most this large (TITA's time grows with the
-#: pixel count; at 288 px the structures the pairs are made to show are still several windows
-#: wide, and the whole demo stays under 90 s on a 2-core AVX2 CPU: BENCHMARKS.md, session 8)
-DEFAULT_MAX_SIDE = 288
+#: pixel count; at 256 px the structures the pairs are made to show are still several windows
+#: wide, and the whole demo stays under 90 s on a slow, shared 2-core AVX2 CPU: BENCHMARKS.md, session 8)
+DEFAULT_MAX_SIDE = 256
 
 _CITATION = ("Real pairs come from public benchmarks: VIFB (Zhang et al., CVPRW 2020), MEFB (Zhang, Information "
              "Fusion 2021), MFIFB (Zhang, TPAMI 2021).")
