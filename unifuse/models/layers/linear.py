@@ -10,8 +10,8 @@ rebuilt when the parameter changes (its version counter moves at every optimizer
 :class:`torch.autograd.Function` whose backward also uses oneDNN for the input gradient
 (``dX = dY · W`` = a linear map with weight ``Wᵀ``, reordered likewise), and a plain
 matmul for ``dW = dYᵀ X``. Results equal ``F.linear``'s up to float rounding (≈1e-7
-relative). Everything else (float64, autocast, other devices, weights that are not
-parameters, builds without oneDNN) takes ``F.linear``.
+relative). Everything else (float64, autocast, other devices, weights that are neither
+parameters nor declared ``persistent``, builds without oneDNN) takes ``F.linear``.
 """
 
 from __future__ import annotations
