@@ -261,7 +261,7 @@ def render(args, info, results, flops, mem) -> str:
         L.append(f"Matmul peak ({args.threads} threads, `torch.mm` {flops['n']}×{flops['n']}, best of {flops['repeats']} "
                  "before and after the timing): "
                  f"fp32 {flops['peak32'] / 1e9:.1f} GFLOP/s, bf16 {flops['peak16'] / 1e9:.1f} GFLOP/s"
-                 + ("" if flops.get("bf16_native", True) else " (emulated bf16: 512×512, best of 2)") + ".  ")
+                 + ("" if flops["bf16_native"] else " (emulated bf16: 512×512, best of 2)") + ".  ")
         L.append("Forward FLOPs counted with `torch.utils.flop_counter.FlopCounterMode` on our fp32 forward at each "
                  "size (matmul/linear, convolution and attention products; element-wise ops, LayerNorm, softmax and "
                  "GELU are not counted). Same counter on the official forward: "
@@ -269,11 +269,9 @@ def render(args, info, results, flops, mem) -> str:
                  + (" (it also counts IPA's redundant key/value projections that ours folds away)." if flops["official"] else "skipped."))
         L.append("")
         rows = []
-        from unifuse.models.precision import resolve_precision
-
         # a CPU without native bf16 runs a bf16 request in fp32 (unifuse.models.precision)
-        bf16_ran = resolve_precision("bf16", "cpu")
-        bf16_row = ("bf16", flops["peak16"]) if bf16_ran == "bf16" else ("bf16 requested, ran fp32 (no native bf16)", flops["peak32"])
+        bf16_row = (("bf16", flops["peak16"]) if flops["bf16_native"]
+                    else ("bf16 requested, ran fp32 (no native bf16)", flops["peak32"]))
         for r in results:
             h, w = r["size"]
             f = flops["ours"][(h, w)]
@@ -340,6 +338,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--precision", choices=("fp32", "bf16"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.warmup < 1 and not args.skip_timing:
+        p.error("--warmup must be at least 1 (the accuracy columns compare the warm-up calls' outputs)")
     if args.memory_child:
         return memory_child(args)
 
@@ -362,8 +362,10 @@ def main(argv=None) -> int:
     peaks = []
     from unifuse.models.precision import cpu_bf16_support
 
-    # emulated bf16 runs a 2048² product at ~0.3 GFLOP/s (a minute per call): a small one says as much
-    bf16_peak = (lambda: common.matmul_peak(torch.bfloat16)) if cpu_bf16_support() else (
+    # whether bf16 is native decides how a bf16 request runs (unifuse.models.precision) and the peak
+    # measured: emulated bf16 runs a 2048² product at ~0.3 GFLOP/s (a minute per call), a 512² one says as much
+    bf16_native = cpu_bf16_support() is not None
+    bf16_peak = (lambda: common.matmul_peak(torch.bfloat16)) if bf16_native else (
         lambda: common.matmul_peak(torch.bfloat16, n=512, repeats=2))
     if not args.skip_timing and not args.skip_flops:  # measured before and after timing, best kept
         peaks.append((common.matmul_peak(torch.float32), bf16_peak()))
@@ -377,7 +379,7 @@ def main(argv=None) -> int:
     if not args.skip_flops and results:
         print("matmul peak and FLOP counts ...", flush=True)
         peaks.append((common.matmul_peak(torch.float32), bf16_peak()))
-        flops = {"n": 2048, "repeats": 8, "bf16_native": cpu_bf16_support() is not None, "peak32": max(p[0] for p in peaks), "peak16": max(p[1] for p in peaks),
+        flops = {"n": 2048, "repeats": 8, "bf16_native": bf16_native, "peak32": max(p[0] for p in peaks), "peak16": max(p[1] for p in peaks),
                  "ours": {s: count_flops(ours32, *s) for s in sizes},
                  "official": {s: count_flops(official, *s) for s in sizes} if official is not None else {}}
 

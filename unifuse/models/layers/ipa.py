@@ -104,8 +104,8 @@ class _PixelAttentionBase(nn.Module):
         r_xy = torch.softmax(mlp.fc2(mlp.act(torch.add(px[0], py[1]).add_(mlp.fc1.bias))), dim=-1)
         r_yx = torch.softmax(mlp.fc2(mlp.act(torch.add(py[0], px[1]).add_(mlp.fc1.bias))), dim=-1)
         # stream A: query x (px[2]), values [x, y] -> (px[3], py[3]); stream B: query y, values [y, x]
-        new_x = self._stream(0, self.cross_attn_0_to_1, x2, r_xy, px[2], px[3], py[3], lambda t: lin(t, w_k[0]))
-        new_y = self._stream(1, self.cross_attn_1_to_0, y2, r_yx, py[2], py[4], px[4], lambda t: lin(t, w_k[1]))
+        new_x = self._stream(0, self.cross_attn_0_to_1, x2, r_xy, px[2], px[3], py[3], w_k[0], keep)
+        new_y = self._stream(1, self.cross_attn_1_to_0, y2, r_yx, py[2], py[4], px[4], w_k[1], keep)
         return new_x.view(shape), new_y.view(shape)
 
     def _key_difference_input(self, i: int, q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:  # pragma: no cover
@@ -116,17 +116,18 @@ class _PixelAttentionBase(nn.Module):
         """Extra ``W_v`` term of the first value (``W_v v_noise[i]`` for PA), or None."""
         return None
 
-    def _stream(self, i, mha, q_in, r, q, v1, v2, key_proj) -> torch.Tensor:
+    def _stream(self, i, mha, q_in, r, q, v1, v2, w_k, keep) -> torch.Tensor:
         """``q_in + out_proj(Σ_j α_j V_j)`` for one stream.
 
         ``q = W_q q_in``, ``v1 = W_v v_1``, ``v2 = W_v v_2`` (bias-free products, ``(N, C)``);
-        ``key_proj``: the map ``t -> W_k t``.
+        ``w_k``: the stream's key weight, ``keep``: whether it is a kept (cached) weight
+        (:meth:`_weights`).
         """
         N, C = q_in.shape
         h = mha.num_heads
         d = C // h
         b_q, _, b_v = mha.in_proj_bias.chunk(3)
-        kd = key_proj(self._key_difference_input(i, q_in, r))
+        kd = linear(self._key_difference_input(i, q_in, r), w_k, persistent=keep)
         logit = ((q + b_q) * kd).view(N, h, d).sum(-1, keepdim=True)
         # weight of key 1, expanded over each head's channels (a contiguous weight keeps lerp vectorised)
         alpha = torch.sigmoid(logit * (1.0 / math.sqrt(d))).to(v2.dtype).expand(N, h, d).reshape(N, C)
