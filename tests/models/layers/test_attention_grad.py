@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unifuse.models.layers import attention_grad
 from unifuse.models.layers.attention_grad import window_attention_train
 
 
@@ -24,7 +25,10 @@ def test_gradcheck(shifted):
     assert torch.autograd.gradcheck(lambda *t: window_attention_train(*t, mask, d**-0.5), (q, k, v, bias))
 
 
-def test_equals_written_out_attention_and_autograd():
+@pytest.mark.parametrize("chunk", [32, 3, 1])
+def test_equals_written_out_attention_and_autograd(chunk, monkeypatch):
+    """Whole image per chunk, chunks that do not divide the 4 windows, one window per chunk."""
+    monkeypatch.setattr(attention_grad, "_CHUNK_WINDOWS", chunk)
     g = torch.Generator().manual_seed(1)
     B, nW, h, L, d = 2, 4, 3, 16, 5
     q, k, v = _strided_qkv(g, B, nW, h, L, d)

@@ -1,22 +1,25 @@
 """Windowed softmax attention with a hand-written backward, for training.
 
 ``softmax(q kᵀ · scale + bias [+ mask]) v`` on many small windows, as autograd would do it,
-but with every batched matmul given the memory layout the CPU BLAS handles fastest. With
-window attention the products are tiny (``L × d`` by ``d × L`` with ``d`` = 10 in TITA)
-and the library's speed depends several-fold on which operand is transposed in memory;
-autograd's own backward of ``(q @ kᵀ).softmax() @ v`` lands on the slow layouts for three of
-its four products (``benchmarks/bench_train.py`` and BENCHMARKS.md, issue 14). Here:
+but computed head by head on chunks of windows, so that every window's ``L × L`` logits stay
+in a core's L2 cache between the passes over them. With window attention the products are
+tiny (``L × d`` by ``d × L`` with ``d`` = 10 in TITA) and MKL's batched GEMM is several
+times slower per matrix when its operands and output stream through main memory (one
+``(B·nW·heads, L, L)`` logits tensor is 12 MiB for a batch of two 64×64 crops) than on a
+chunk that fits in L2 (BENCHMARKS.md, issue 14, session 9). Per head ``i`` and chunk of
+windows:
 
-* forward: ``S = bmm(q·scale, kᵀ)`` with ``kᵀ`` made contiguous (``d × L`` per window),
-  ``S += bias`` then ``S += mask`` (the official order of the two additions),
-  ``P = softmax(S)``, ``Oᵀ = bmm(vᵀ, Pᵀ)`` (``v`` stored transposed; the transposed product
-  has ``L``-wide rows instead of ``d``-wide ones and is about 2× faster in MKL);
-* backward: ``dVᵀ = bmm(dOᵀ, P)``, ``dP = bmm(dO, vᵀ)``, ``dS`` by the fused softmax
-  backward, ``dQᵀ = bmm(kᵀ, dSᵀ) · scale``, ``dKᵀ = bmm((q·scale)ᵀ, dS)``, and
-  ``dbias = Σ_windows dS``.
+* forward: ``S = Q Kᵀ`` (``Q``, ``K`` read in place from the projection output),
+  ``S = bias_i + scale·S`` then ``S += mask`` (the official order of the two additions),
+  ``P = softmax(S)`` in place (``P`` is kept for the backward), ``Oᵀ = Vᵀ Pᵀ`` (the
+  transposed product has ``L``-wide rows instead of ``d``-wide ones, about 2× faster in
+  MKL);
+* backward: ``dP = dO Vᵀ`` into a reused chunk buffer, ``dS`` by the fused softmax backward
+  in place, ``dVᵀ = dOᵀ P``, ``dQᵀ = Kᵀ dSᵀ``, ``dKᵀ = Qᵀ dS`` (both times ``scale``),
+  ``dbias_i += Σ_windows dS``.
 
-Same operations and the same values as autograd's up to the summation order inside the
-matmuls (tests compare both in float64). Not twice differentiable.
+Same values as autograd's up to the summation order inside the matmuls (tests compare both
+in float64). Not twice differentiable.
 """
 
 from __future__ import annotations
@@ -26,58 +29,73 @@ from torch.autograd.function import once_differentiable
 
 __all__ = ["window_attention_train"]
 
+#: windows per chunk: one head's logits of 32 windows of 64 tokens are 512 KiB (a core's L2
+#: on the CPUs measured); 16 and 64 measured 1.1× slower and equal (BENCHMARKS.md, session 9)
+_CHUNK_WINDOWS = 32
+
+
+def _chunks(B: int, nW: int):
+    """``(b, w0, w1)`` for every chunk of at most ``_CHUNK_WINDOWS`` windows of each image."""
+    c = max(1, min(nW, _CHUNK_WINDOWS))
+    return [(b, w0, min(w0 + c, nW)) for b in range(B) for w0 in range(0, nW, c)]
+
 
 class _WindowAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, mask, scale: float):
         B, nW, h, L, d = q.shape
-        n = B * nW * h
-        qs = (q * scale).reshape(n, L, d)  # also the contiguous copy bmm wants
-        qt = qs.transpose(1, 2).contiguous()  # (n, d, L): for dKᵀ in the backward
-        kt = k.transpose(-2, -1).reshape(n, d, L)
-        vt = v.transpose(-2, -1).reshape(n, d, L)
-        logits = torch.bmm(qs, kt)  # (n, L, L)
-        view = logits.view(B, nW, h, L, L)
-        view.add_(bias)
-        if mask is not None:
-            view.add_(mask[:, None])
-        p = torch.softmax(logits, dim=-1)
-        out_t = torch.bmm(vt, p.transpose(1, 2))  # (n, d, L) = (P V)ᵀ
-        ctx.save_for_backward(qt, kt, vt, p)
+        p = q.new_empty(h, B, nW, L, L)  # softmax output, kept for the backward
+        out = q.new_empty(h, B, nW, d, L)  # Oᵀ per head and window
+        for b, w0, w1 in _chunks(B, nW):
+            m = None if mask is None else mask[w0:w1]
+            for i in range(h):
+                s = p[i, b, w0:w1]
+                torch.bmm(q[b, w0:w1, i], k[b, w0:w1, i].transpose(1, 2), out=s)
+                torch.add(bias[i], s, alpha=scale, out=s)
+                if m is not None:
+                    s.add_(m)
+                torch._softmax(s, -1, False, out=s)
+                torch.bmm(v[b, w0:w1, i].transpose(1, 2), s.transpose(1, 2), out=out[i, b, w0:w1])
+        ctx.save_for_backward(q, k, v, p)
         ctx.scale = scale
-        ctx.shape = (B, nW, h, L, d)
         ctx.bias_needs_grad = ctx.needs_input_grad[3]
-        return out_t.view(B, nW, h, d, L).transpose(-2, -1)
+        return out.permute(1, 2, 0, 4, 3)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        qt, kt, vt, p = ctx.saved_tensors
-        B, nW, h, L, d = ctx.shape
-        n = B * nW * h
-        go = grad_out.reshape(n, L, d)
-        got = grad_out.transpose(-2, -1).reshape(n, d, L)
-        dvt = torch.bmm(got, p)  # (n, d, L) = (Pᵀ dO)ᵀ
-        dp = torch.bmm(go, vt)  # (n, L, L)
-        ds = torch._softmax_backward_data(dp, p, -1, p.dtype)
-        del dp
-        dqt = torch.bmm(kt, ds.transpose(1, 2)).mul_(ctx.scale)  # (n, d, L) = (dS k)ᵀ · scale
-        dkt = torch.bmm(qt, ds)  # (n, d, L) = (dSᵀ q·scale)ᵀ
-        dbias = ds.view(B, nW, h, L, L).sum(dim=(0, 1)) if ctx.bias_needs_grad else None
-        return (dqt.view(B, nW, h, d, L).transpose(-2, -1), dkt.view(B, nW, h, d, L).transpose(-2, -1),
-                dvt.view(B, nW, h, d, L).transpose(-2, -1), dbias, None, None)
+        q, k, v, p = ctx.saved_tensors
+        B, nW, h, L, d = q.shape
+        dq, dk, dv = (q.new_empty(h, B, nW, d, L) for _ in range(3))  # transposed, like the output
+        dbias = q.new_zeros(h, L, L) if ctx.bias_needs_grad else None
+        buf = q.new_empty(max(1, min(nW, _CHUNK_WINDOWS)), L, L)
+        for b, w0, w1 in _chunks(B, nW):
+            ds = buf[: w1 - w0]
+            for i in range(h):
+                pc, go = p[i, b, w0:w1], grad_out[b, w0:w1, i]
+                torch.bmm(go, v[b, w0:w1, i].transpose(1, 2), out=ds)  # dP
+                torch._softmax_backward_data(ds, pc, -1, pc.dtype, grad_input=ds)  # dS, in place
+                torch.bmm(go.transpose(1, 2), pc, out=dv[i, b, w0:w1])
+                torch.bmm(k[b, w0:w1, i].transpose(1, 2), ds.transpose(1, 2), out=dq[i, b, w0:w1])
+                torch.bmm(q[b, w0:w1, i].transpose(1, 2), ds, out=dk[i, b, w0:w1])
+                if dbias is not None:
+                    dbias[i] += ds.sum(0)
+        dq.mul_(ctx.scale)
+        dk.mul_(ctx.scale)
+        back = lambda t: t.permute(1, 2, 0, 4, 3)  # noqa: E731
+        return back(dq), back(dk), back(dv), dbias, None, None
 
 
 def window_attention_train(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
                            mask: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """``softmax(q kᵀ · scale + bias + mask) v`` with the layout-aware backward above.
+    """``softmax(q kᵀ · scale + bias + mask) v`` with the chunked forward and backward above.
 
     Args:
-        q, k, v: ``(B, nW, heads, L, d)`` (any strides).
+        q, k, v: ``(B, nW, heads, L, d)`` (any strides; read in place).
         bias: ``(heads, L, L)``, added to every window's logits (may need a gradient).
         mask: ``(nW, L, L)`` constant (0 / -100 shift mask) or ``None``.
         scale: logit scale (``d ** -0.5``).
     Returns:
-        ``(B, nW, heads, L, d)``, a transposed view of a contiguous ``(B, nW, heads, d, L)``.
+        ``(B, nW, heads, L, d)``, a permuted view of a contiguous ``(heads, B, nW, d, L)``.
     """
     return _WindowAttention.apply(q, k, v, bias, mask, scale)
