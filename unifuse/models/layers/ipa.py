@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ipa_grad import ipa_train
 from .linear import linear
 from .mlp import Mlp
 
@@ -140,7 +141,17 @@ class _PixelAttentionBase(nn.Module):
 
 
 class InteractionPixelAttention(_PixelAttentionBase):
-    """IPA (TITA): self key ``n1 + x - x⊙r``, cross key ``n2 + x + x⊙r``, values ``[x, y]``."""
+    """IPA (TITA): self key ``n1 + x - x⊙r``, cross key ``n2 + x + x⊙r``, values ``[x, y]``.
+
+    With autograd (training) the forward and backward of :mod:`.ipa_grad` (same values,
+    merged products); otherwise the batched forward of the base class."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if (torch.is_grad_enabled() and x.dtype in (torch.float32, torch.float64)
+                and not torch.is_autocast_enabled(x.device.type)
+                and (x.requires_grad or y.requires_grad or any(p.requires_grad for p in self.parameters()))):
+            return ipa_train(self, x, y)
+        return super().forward(x, y)
 
     def _key_difference_input(self, i, x, r):
         return torch.addcmul(self.k_noise.weight[i] - self.v_noise.weight[i], x, r, value=-2.0)
