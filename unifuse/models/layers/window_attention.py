@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention_grad import window_attention_train
+from .attention_grad import head_chunks, window_attention_train
 from .linear import Linear
 from .window import border_window_index, relative_position_index
 
@@ -57,19 +57,23 @@ def _heads_bmm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Te
     (BENCHMARKS.md, session 8). Equal to the fused kernel up to float rounding (≈1e-6 relative).
     """
     B, nW, h, L, d = q.shape
+    c = min(nW, _CHUNK_WINDOWS)
     out = q.new_empty(h, B, nW, d, L)
-    buf = q.new_empty(min(nW, _CHUNK_WINDOWS), L, L)  # one logits buffer, reused
-    for b in range(B):
-        for w0 in range(0, nW, _CHUNK_WINDOWS):
-            w1 = min(w0 + _CHUNK_WINDOWS, nW)
-            m = None if mask is None else mask[w0:w1]
-            for i in range(h):
-                s = torch.bmm(q[b, w0:w1, i], k[b, w0:w1, i].transpose(1, 2), out=buf[: w1 - w0])
-                torch.add(bias[i], s, alpha=scale, out=s)
-                if m is not None:
-                    s.add_(m)
-                torch._softmax(s, -1, False, out=s)
-                torch.bmm(v[b, w0:w1, i].transpose(1, 2), s.transpose(1, 2), out=out[i, b, w0:w1])
+    buf = q.new_empty(c, L, L)  # one logits buffer, reused
+    masks = [None] * len(range(0, nW, c)) if mask is None else mask.split(c)
+    hc = lambda t: head_chunks(t, c)  # noqa: E731
+    views = zip(hc(q), hc(k.transpose(-2, -1)), hc(v.transpose(-2, -1)), hc(out.permute(1, 2, 0, 3, 4)))
+    for j, (qc, ktc, vtc, oc) in enumerate(views):
+        m = masks[j % len(masks)]
+        s = buf[: qc[0].shape[0]]
+        st = s.transpose(1, 2)
+        for i in range(h):
+            torch.bmm(qc[i], ktc[i], out=s)
+            torch.add(bias[i], s, alpha=scale, out=s)
+            if m is not None:
+                s.add_(m)
+            torch._softmax(s, -1, False, out=s)
+            torch.bmm(vtc[i], st, out=oc[i])
     return out.permute(1, 2, 0, 4, 3)
 
 
