@@ -118,8 +118,6 @@ class TrainConfig:
     max_nonfinite: int = 10
     num_workers: int = 0
     threads: int = 0
-    #: keep freed CPU memory in the process (glibc; :mod:`unifuse.allocator`): no page faults per step
-    retain_freed_memory: bool = True
     device: str = "auto"
     tensorboard: bool = True
 

@@ -42,7 +42,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..allocator import retain_freed_memory
 from ..errors import ConfigError, UnifuseError
 from ..io.atomic import atomic_write_text
 from .checkpoint import atomic_save_safetensors, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -60,7 +59,7 @@ CHECKPOINT_VERSION = 1
 #: them changes the weights' trajectory
 RUN_OPTIONS = (
     "iterations", "device", "threads", "data_root", "num_workers", "tensorboard", "print_every",
-    "log_every", "diagnostics_every", "checkpoint_every", "keep_checkpoints", "retain_freed_memory",
+    "log_every", "diagnostics_every", "checkpoint_every", "keep_checkpoints",
 )
 
 
@@ -143,8 +142,6 @@ class Trainer:
         self._threads_before = torch.get_num_threads()
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        if cfg.retain_freed_memory and self.device.type == "cpu":
-            retain_freed_memory()
 
         ckpt = self._find_resume(resume)
         if ckpt is not None:
