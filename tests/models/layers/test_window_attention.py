@@ -86,9 +86,9 @@ def test_window_pieces_cover_every_token_once_with_the_right_masks(shift, monkey
 def test_inference_paths_on_projection_views(shifted, d, monkeypatch):
     """q, k, v as the blocks pass them (head views of one projection output, not contiguous),
     batch 2, more windows than one chunk: equal to the written-out reference."""
-    from unifuse.models.layers import window_attention as wa
+    from unifuse.models.layers import attention_grad
 
-    monkeypatch.setattr(wa, "_CHUNK_WINDOWS", 4)
+    monkeypatch.setattr(attention_grad, "_CHUNK_WINDOWS", 4)  # the chunked loop of both paths
     g = torch.Generator().manual_seed(2)
     B, nW, h, L = 2, 10, 3, 16
     qkv = torch.randn(B, nW, L, 3 * h * d, generator=g)

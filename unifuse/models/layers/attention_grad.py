@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["window_attention_train"]
+__all__ = ["window_attention_train", "attend_chunks", "head_chunks", "chunk_size"]
 
 #: windows per chunk: one head's logits of 32 windows of 64 tokens are 512 KiB (a core's L2
 #: on the CPUs measured); 16 and 64 measured 1.1× slower and equal (BENCHMARKS.md, session 9)
@@ -46,27 +46,43 @@ def head_chunks(t: torch.Tensor, c: int) -> list:
     return [ch.unbind(1) for tb in t.unbind(0) for ch in tb.split(c, 0)]
 
 
+def attend_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                  mask: torch.Tensor | None, scale: float, probs: torch.Tensor | None = None) -> torch.Tensor:
+    """The forward of window attention, head by head on chunks of windows, without autograd.
+
+    ``q, k, v``: ``(B, nW, h, L, d)`` (any strides; read in place); ``bias``: ``(h, L, L)``;
+    ``mask``: ``(nW, L, L)`` or None. Per head and chunk: ``S = Q Kᵀ``, ``S = bias + scale·S``
+    (``+ mask``), softmax in place, ``Oᵀ = Vᵀ Sᵀ``. ``probs``: an ``(h, B, nW, L, L)`` buffer
+    that receives the softmax output (kept for a backward), or None to reuse one chunk buffer.
+    Returns ``Oᵀ`` as a contiguous ``(h, B, nW, d, L)`` tensor.
+    """
+    B, nW, h, L, d = q.shape
+    c = chunk_size(nW)
+    out = q.new_empty(h, B, nW, d, L)
+    hc = lambda t: head_chunks(t, c)  # noqa: E731
+    masks = [None] * len(range(0, nW, c)) if mask is None else mask.split(c)
+    kept = None if probs is None else hc(probs.permute(1, 2, 0, 3, 4))
+    buf = q.new_empty(c, L, L) if probs is None else None
+    views = zip(hc(q), hc(k.transpose(-2, -1)), hc(v.transpose(-2, -1)), hc(out.permute(1, 2, 0, 3, 4)))
+    for j, (qc, ktc, vtc, oc) in enumerate(views):
+        m = masks[j % len(masks)]
+        scores = (buf[: qc[0].shape[0]],) * h if kept is None else kept[j]
+        for i, s in enumerate(scores):
+            torch.bmm(qc[i], ktc[i], out=s)
+            torch.add(bias[i], s, alpha=scale, out=s)
+            if m is not None:
+                s.add_(m)
+            torch._softmax(s, -1, False, out=s)
+            torch.bmm(vtc[i], s.transpose(1, 2), out=oc[i])
+    return out
+
+
 class _WindowAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, mask, scale: float):
         B, nW, h, L, d = q.shape
-        c = chunk_size(nW)
         p = q.new_empty(h, B, nW, L, L)  # softmax output, kept for the backward
-        out = q.new_empty(h, B, nW, d, L)  # Oᵀ per head and window
-        hc = lambda t: head_chunks(t, c)  # noqa: E731
-        masks = [None] * len(range(0, nW, c)) if mask is None else mask.split(c)
-        views = zip(hc(q), hc(k.transpose(-2, -1)), hc(v.transpose(-2, -1)), hc(p.permute(1, 2, 0, 3, 4)),
-                    hc(p.permute(1, 2, 0, 4, 3)), hc(out.permute(1, 2, 0, 3, 4)))
-        for j, (qc, ktc, vtc, pc, ptc, oc) in enumerate(views):
-            m = masks[j % len(masks)]
-            for i in range(h):
-                s = pc[i]
-                torch.bmm(qc[i], ktc[i], out=s)
-                torch.add(bias[i], s, alpha=scale, out=s)
-                if m is not None:
-                    s.add_(m)
-                torch._softmax(s, -1, False, out=s)
-                torch.bmm(vtc[i], ptc[i], out=oc[i])
+        out = attend_chunks(q, k, v, bias, mask, scale, probs=p)
         ctx.save_for_backward(q, k, v, p)
         ctx.scale = scale
         ctx.bias_needs_grad = ctx.needs_input_grad[3]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ipa_grad import ipa_train
+from .ipa_grad import ipa_train, param_key
 from .linear import linear
 from .mlp import Mlp
 
@@ -70,7 +70,7 @@ class _PixelAttentionBase(nn.Module):
         C = self.cross_attn_0_to_1.in_proj_weight.shape[1]
         keep = not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
         if keep:
-            key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in self.parameters())
+            key = param_key(self.parameters())
             hit = getattr(self, "_weight_cache", None)
             if hit is not None and hit[0] == key:
                 return hit[1]

@@ -31,7 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from .linear import linear
 
-__all__ = ["ipa_train"]
+__all__ = ["ipa_train", "param_key"]
 
 
 class _Composed(NamedTuple):
@@ -47,9 +47,14 @@ class _Composed(NamedTuple):
     fc2_t: torch.Tensor  # judger's second layer, transposed
 
 
+def param_key(params) -> tuple:
+    """Identifies the current values of ``params``: weights composed from them stay valid
+    while it is unchanged (an in-place optimizer step moves the version counters)."""
+    return tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+
+
 def _composed(cache: dict, fc1_w, fc2_w, a_w, a_ow, b_w, b_ow) -> _Composed:
-    params = (fc1_w, fc2_w, a_w, a_ow, b_w, b_ow)
-    key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+    key = param_key((fc1_w, fc2_w, a_w, a_ow, b_w, b_ow))
     hit = cache.get("train")
     if hit is not None and hit[0] == key:
         return hit[1]

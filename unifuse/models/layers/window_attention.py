@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention_grad import head_chunks, window_attention_train
+from .attention_grad import attend_chunks, window_attention_train
 from .linear import Linear
 from .window import border_window_index, relative_position_index
 
@@ -38,9 +38,6 @@ class WindowGrid(NamedTuple):
 #: SDPA kernel: for TITA's d = 10 on 64-token windows the fused CPU kernel makes four tiny
 #: GEMM calls per (window, head) and reached ~7 GFLOP/s (BENCHMARKS.md, session 8)
 _SMALL_HEAD_DIM = 16
-#: windows per chunk of :func:`_heads_bmm` (one head's logits of 32 windows of 64 tokens:
-#: 512 KiB, so the logits stay in a core's L2 cache between their three passes)
-_CHUNK_WINDOWS = 32
 
 
 def _heads_bmm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
@@ -50,31 +47,14 @@ def _heads_bmm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Te
     ``q, k, v``: ``(B, nW, h, L, d)``; ``bias``: ``(h, L, L)``; ``mask``: ``(nW, L, L)`` or
     None. Returns ``(B, nW, h, L, d)`` (a view of an ``(h, B, nW, d, L)`` buffer).
 
-    Per head and chunk of windows: ``S = Q Kᵀ`` (one batched GEMM over the windows, reading
-    Q and K in place from the projection output), ``S = bias + scale·S (+ mask)``, softmax,
-    and ``Oᵀ = Vᵀ Sᵀ``: the transposed product has 64-wide rows instead of d-wide ones,
-    about 3× faster in MKL's batched GEMM than ``S V`` on the AVX2 CPU measured
-    (BENCHMARKS.md, session 8). Equal to the fused kernel up to float rounding (≈1e-6 relative).
+    :func:`.attention_grad.attend_chunks` (the forward of the training path) with one reused
+    logits buffer: per head and chunk of windows (the logits stay in L2), ``S = Q Kᵀ`` reads
+    Q and K in place from the projection output, and ``Oᵀ = Vᵀ Sᵀ``: the transposed product
+    has 64-wide rows instead of d-wide ones, about 3× faster in MKL's batched GEMM than
+    ``S V`` on the AVX2 CPU measured (BENCHMARKS.md, session 8). Equal to the fused kernel up
+    to float rounding (≈1e-6 relative).
     """
-    B, nW, h, L, d = q.shape
-    c = min(nW, _CHUNK_WINDOWS)
-    out = q.new_empty(h, B, nW, d, L)
-    buf = q.new_empty(c, L, L)  # one logits buffer, reused
-    masks = [None] * len(range(0, nW, c)) if mask is None else mask.split(c)
-    hc = lambda t: head_chunks(t, c)  # noqa: E731
-    views = zip(hc(q), hc(k.transpose(-2, -1)), hc(v.transpose(-2, -1)), hc(out.permute(1, 2, 0, 3, 4)))
-    for j, (qc, ktc, vtc, oc) in enumerate(views):
-        m = masks[j % len(masks)]
-        s = buf[: qc[0].shape[0]]
-        st = s.transpose(1, 2)
-        for i in range(h):
-            torch.bmm(qc[i], ktc[i], out=s)
-            torch.add(bias[i], s, alpha=scale, out=s)
-            if m is not None:
-                s.add_(m)
-            torch._softmax(s, -1, False, out=s)
-            torch.bmm(vtc[i], st, out=oc[i])
-    return out.permute(1, 2, 0, 4, 3)
+    return attend_chunks(q, k, v, bias, mask, scale).permute(1, 2, 0, 4, 3)
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
