@@ -85,3 +85,46 @@ def test_two_d_output_can_take_an_in_place_residual_under_autograd():
     gx, = torch.autograd.grad(out.sum(), x)
     want, = torch.autograd.grad(ref.sum(), x)
     torch.testing.assert_close(gx, want, rtol=1e-5, atol=1e-5)
+
+
+def test_output_padding_rounds_up_to_whole_vectors():
+    lanes = L._LANES
+    assert lanes in (8, 16)
+    for n in (60, 180, 300, 20, 120, 64, lanes, 3):
+        pad = L.out_padding(n)
+        assert 0 <= pad < lanes
+        assert pad == 0 if (n % lanes == 0 or n <= lanes) else (n + pad) % lanes == 0
+
+
+@needs_onednn
+@pytest.mark.parametrize("out_features", [60, 180, 64])
+def test_padded_products_are_invisible(out_features):
+    """Padded weights (60 and 180 outputs are padded, 64 is not): same values and gradients as
+    F.linear for 3-D inputs, row stride n + pad, and in-place updates allowed under autograd."""
+    torch.manual_seed(5)
+    lin = L.Linear(60, out_features)
+    x = torch.randn(2, 9, 60, requires_grad=True)
+    r = torch.randn(2, 9, out_features)
+    out = lin(x)
+    assert out.shape == (2, 9, out_features)
+    assert out.stride() == (9 * (out_features + L.out_padding(out_features)), out_features + L.out_padding(out_features), 1)
+    out.add_(r)
+    ref = F.linear(x, lin.weight, lin.bias) + r
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    got = torch.autograd.grad((out * r).sum(), (x, lin.weight, lin.bias))
+    want = torch.autograd.grad((ref * r).sum(), (x, lin.weight, lin.bias))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the inference path: same values; the result is not a view
+        y = lin(x)
+    assert y._base is None
+    torch.testing.assert_close(y, F.linear(x, lin.weight, lin.bias), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(300, 60), (60, 120), (60, 60)])
+def test_weight_grad_is_grad_transposed_times_input_either_way(shape):
+    out_f, in_f = shape
+    g, x = torch.randn(50, out_f, dtype=torch.float64), torch.randn(50, in_f, dtype=torch.float64)
+    dw = L.weight_grad(g, x)
+    assert dw.shape == (out_f, in_f)
+    torch.testing.assert_close(dw, g.t() @ x, rtol=1e-12, atol=1e-12)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .linear import linear
+from .linear import linear, weight_grad
 
 __all__ = ["ipa_train", "param_key"]
 
@@ -158,7 +158,7 @@ class _IPA(torch.autograd.Function):
         dpy[:, :C], dpx[:, C:2 * C] = dhid[N:], dhid[N:]  # fc1([y; x]) = W_1 y + W_2 x + b
         dxy[0].add_(_lin(dpx, W.wx_t))
         dxy[1].add_(_lin(dpy, W.wy_t))
-        dwx, dwy = dpx.t().mm(x), dpy.t().mm(y)  # (5C, C) each
+        dwx, dwy = weight_grad(dpx, x), weight_grad(dpy, y)  # (5C, C) each
         sl = lambda t, j: t[j * C:(j + 1) * C]  # noqa: E731
         d_fc1_w = torch.cat([sl(dwx, 0) + sl(dwy, 0), sl(dwx, 1) + sl(dwy, 1)], dim=1)
         dwv_a, dwv_b = sl(dwx, 3) + sl(dwy, 3), sl(dwx, 4) + sl(dwy, 4)
