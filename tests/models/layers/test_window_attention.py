@@ -58,6 +58,25 @@ def test_gather_windows_equal_roll_and_partition(shift):
     assert torch.equal(from_windows(got, H, W, ws, shift), x)
 
 
+@pytest.mark.parametrize("shift", [0, 2])
+def test_window_gathers_backpropagate_like_index_select(shift):
+    """to_windows / from_windows under autograd (gather with the inverse permutation in the
+    backward) give autograd's index_select gradients, also twice differentiated."""
+    from unifuse.models.layers.swin_block import from_windows, to_windows
+    from unifuse.models.layers.window import window_order
+
+    B, H, W, C, ws = 2, 8, 12, 3, 4
+    x = torch.randn(B, H * W, C, dtype=torch.float64, requires_grad=True)
+    order, inverse = window_order(H, W, ws, shift, x.device)
+    wts = torch.randn(B, (H // ws) * (W // ws), ws * ws, C, dtype=torch.float64)
+    got = torch.autograd.grad((to_windows(x, H, W, ws, shift) * wts).sum(), x)[0]
+    want = torch.autograd.grad((x.index_select(1, order).view_as(wts) * wts).sum(), x)[0]
+    assert torch.equal(got, want)
+    w = torch.randn_like(wts).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: from_windows(t, H, W, ws, shift), (w,))
+    assert torch.autograd.gradgradcheck(lambda t: to_windows(t, H, W, ws, shift) ** 2, (x,))
+
+
 @pytest.mark.parametrize("shift", [0, 4])
 def test_window_pieces_cover_every_token_once_with_the_right_masks(shift, monkeypatch):
     from unifuse.models.layers import window as win

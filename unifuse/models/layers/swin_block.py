@@ -18,20 +18,44 @@ def make_grid(H: int, W: int, ws: int, shift: int, device: torch.device) -> Wind
     return WindowGrid(H // ws, W // ws, mask)
 
 
+class _PermuteTokens(torch.autograd.Function):
+    """``x.index_select(1, order)`` for a permutation ``order`` of the token axis, whose backward
+    gathers with the inverse permutation: autograd's ``index_select`` backward scatters with
+    ``index_add`` into zeros, 8× slower than the gather for ``(2, 4096, 60)`` on the AVX2 CPU
+    measured (1.33 vs 0.16 ms; BENCHMARKS.md, session 10)."""
+
+    @staticmethod
+    def forward(ctx, x, order, inverse):
+        ctx.inverse = inverse
+        return x.index_select(1, order)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.index_select(1, ctx.inverse), None, None
+
+
+def permute_tokens(x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """``x (B, N, ...)`` with its token axis gathered by the permutation ``order`` (``inverse``
+    undoes it; used by the backward)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _PermuteTokens.apply(x, order, inverse)
+    return x.index_select(1, order)
+
+
 def to_windows(x: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
     """Tokens ``(B, H·W, C)`` -> (cyclically shifted) windows ``(B, nW, ws², C)``.
 
     Same layout as ``window_partition(roll(x, (-shift, -shift)))``, made by one cached gather.
     """
     B, _, C = x.shape
-    order, _ = window_order(H, W, ws, shift, x.device)
-    return x.index_select(1, order).view(B, (H // ws) * (W // ws), ws * ws, C)
+    order, inverse = window_order(H, W, ws, shift, x.device)
+    return permute_tokens(x, order, inverse).view(B, (H // ws) * (W // ws), ws * ws, C)
 
 
 def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.Tensor:
     """Inverse of :func:`to_windows`: ``(B, nW, ws², C)`` -> tokens ``(B, H·W, C)``."""
-    _, inverse = window_order(H, W, ws, shift, w.device)
-    return w.reshape(w.shape[0], H * W, -1).index_select(1, inverse)
+    order, inverse = window_order(H, W, ws, shift, w.device)
+    return permute_tokens(w.reshape(w.shape[0], H * W, -1), inverse, order)
 
 
 def blockwise_ok() -> bool:
