@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ...errors import ConfigError
 from .mlp import Mlp
@@ -42,20 +43,72 @@ def adaptive_lowpass(x: torch.Tensor, kernels: torch.Tensor, padding: str = "ref
         padding: ``"reflect"`` (the official pure-PyTorch path) or ``"zeros"`` (mmcv CARAFE).
     Returns:
         ``(B, C, H, W)``: ``Σ_k kernels[:, k] · x[shifted by offset k]``. Loops over the 9
-        taps only, so memory stays at a few copies of ``x``.
+        taps only, so memory stays at a few copies of ``x``. Under autograd the backward of
+        :class:`_AdaptiveLowpass` accumulates the 9 taps' input gradients in one padded buffer
+        (autograd's own made a zero-filled padded copy per tap and summed them: 36 ms against
+        2.7 ms for the forward at 2×60×64×64 on the AVX2 CPU measured; BENCHMARKS.md, session 10).
     """
-    H, W = x.shape[-2:]
-    if padding == "reflect" and min(H, W) > 1:
-        xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    elif padding == "reflect":  # a 1-pixel side cannot be reflected: repeat the edge
-        xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    else:
-        xp = F.pad(x, (1, 1, 1, 1))
-    out = kernels[:, 0:1] * xp[:, :, 0:H, 0:W]
+    mode = _pad_mode(x, padding)
+    if torch.is_grad_enabled() and (x.requires_grad or kernels.requires_grad):
+        return _AdaptiveLowpass.apply(x, kernels, mode)
+    return _taps(_pad(x, mode), kernels)
+
+
+def _pad_mode(x: torch.Tensor, padding: str) -> str:
+    if padding == "reflect":
+        return "reflect" if min(x.shape[-2:]) > 1 else "replicate"  # a 1-pixel side cannot be reflected
+    return "constant"
+
+
+def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
+    return F.pad(x, (1, 1, 1, 1), mode=mode)
+
+
+def _shifted(xp: torch.Tensor, k: int, H: int, W: int) -> torch.Tensor:
+    """Tap ``k``'s view of the padded map: ``(B, C, H, W)``."""
+    dy, dx = divmod(k, 3)
+    return xp[:, :, dy : dy + H, dx : dx + W]
+
+
+def _taps(xp: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    H, W = kernels.shape[-2:]
+    out = kernels[:, 0:1] * _shifted(xp, 0, H, W)
     for k in range(1, 9):  # one fused multiply-add pass per tap
-        dy, dx = divmod(k, 3)
-        out.addcmul_(kernels[:, k : k + 1], xp[:, :, dy : dy + H, dx : dx + W])
+        out.addcmul_(kernels[:, k : k + 1], _shifted(xp, k, H, W))
     return out
+
+
+class _AdaptiveLowpass(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernels, mode: str):
+        xp = _pad(x, mode)
+        ctx.save_for_backward(x, xp, kernels)
+        ctx.mode = mode
+        return _taps(xp, kernels)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, xp, kernels = ctx.saved_tensors
+        H, W = grad.shape[-2:]
+        # every pass below walks grad and xp together: give them one layout (channels-last
+        # for TITA's token maps; mixed layouts made the passes several times slower)
+        fmt = torch.channels_last if xp.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        grad = grad.contiguous(memory_format=fmt)
+        dx = dk = None
+        if ctx.needs_input_grad[1]:
+            dk = torch.stack([torch.mul(grad, _shifted(xp, k, H, W)).sum(1) for k in range(9)], dim=1)
+        if ctx.needs_input_grad[0]:
+            dxp = torch.zeros_like(xp)
+            for k in range(9):
+                _shifted(dxp, k, H, W).addcmul_(kernels[:, k : k + 1], grad)
+            if ctx.mode == "constant":
+                dx = dxp[:, :, 1:-1, 1:-1]
+            elif ctx.mode == "reflect":
+                dx = torch.ops.aten.reflection_pad2d_backward(dxp, x, [1, 1, 1, 1])
+            else:
+                dx = torch.ops.aten.replication_pad2d_backward(dxp, x, [1, 1, 1, 1])
+        return dx, dk, None
 
 
 class OAFBranches(nn.Module):
