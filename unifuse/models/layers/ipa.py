@@ -137,7 +137,7 @@ class _PixelAttentionBase(nn.Module):
             v1 = v1 + off.to(v1.dtype)
         v = torch.lerp(v2, v1, alpha)
         bias = torch.addmv(mha.out_proj.bias, mha.out_proj.weight, b_v)  # out_proj(v + b_v)
-        return torch.add(linear(v, mha.out_proj.weight, bias), q_in)  # (the product may be a view: out of place)
+        return linear(v, mha.out_proj.weight, bias).add_(q_in)
 
 
 class InteractionPixelAttention(_PixelAttentionBase):

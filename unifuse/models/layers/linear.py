@@ -47,35 +47,8 @@ def is_cached(w: torch.Tensor) -> bool:
     return id(w) in _PACKED
 
 
-def _vector_lanes() -> int:
-    """float32 lanes of this CPU's widest vector unit that torch's kernels use (16 with
-    AVX-512, else 8)."""
-    try:
-        cap = torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):
-        return 8
-    return 16 if "AVX512" in cap.upper() else 8
-
-
-_LANES = _vector_lanes()
-
-
-def out_padding(n: int) -> int:
-    """Zero rows appended to an ``n``-row (output features) weight before it is reordered.
-
-    oneDNN's matmul kernels work on output columns in whole vectors; with ``n`` not a multiple
-    of the vector width (TITA's 60, 180, 300) the remainder columns run a slow tail. Padding
-    the weight to the next multiple of 8 (AVX2: 8 floats per vector) and reading the first
-    ``n`` columns of the result made the product 1.05–1.3× faster in absolute time (60 -> 64:
-    1.17–1.31×, over 2048 and 8192 rows, inputs of 60, 120 and 300 features) on the AVX2 CPU
-    measured (BENCHMARKS.md, session 10). Not measured on AVX-512 (padded to a multiple of
-    16 there). Weights of at most one vector are left alone."""
-    return -n % _LANES if n > _LANES else 0
-
-
 def _packed(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
-    """``w`` (or ``wᵀ``) reordered for oneDNN, with :func:`out_padding` zero rows, cached
-    while ``w`` is unchanged."""
+    """``w`` (or ``wᵀ``) reordered for oneDNN, cached while ``w`` is unchanged."""
     key = (w._version, w.data_ptr())
     slot = _PACKED.get(id(w))
     if slot is None:
@@ -84,9 +57,6 @@ def _packed(w: torch.Tensor, transposed: bool = False) -> torch.Tensor:
     hit = slot.get(transposed)
     if hit is None or hit[0] != key:
         src = w.detach().t().contiguous() if transposed else w.detach()
-        pad = out_padding(src.shape[0])
-        if pad:
-            src = F.pad(src, (0, 0, 0, pad))
         hit = (key, torch.ops.mkldnn._reorder_linear_weight(src, None))
         slot[transposed] = hit
     return hit[1]
@@ -106,25 +76,19 @@ def disabled():
 
 def _onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, transposed: bool = False) -> torch.Tensor:
     """``x (..., in)`` times the cached reordered ``weight`` (or ``weightᵀ``), plus ``bias``."""
-    n = weight.shape[1] if transposed else weight.shape[0]
-    pad = out_padding(n)
-    if pad and bias is not None:
-        bias = F.pad(bias, (0, pad))
     out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]).contiguous(), _packed(weight, transposed),
                                              bias, "none", [], "")
-    return out if (x.dim() == 2 and not pad) else _first_columns(out, x.shape[:-1], n)
+    return out if x.dim() == 2 else _unviewed(out, (*x.shape[:-1], out.shape[-1]))
 
 
-def _first_columns(out: torch.Tensor, lead: tuple, n: int) -> torch.Tensor:
-    """The first ``n`` columns of the ``(rows, n + pad)`` product, shaped ``(*lead, n)`` (row
-    stride ``n + pad``), as a tensor of its own on the same storage rather than a view:
-    autograd forbids in-place updates of a view made inside a custom Function, and callers
-    may add a residual in place, as to an ``F.linear`` result."""
-    strides = [1, out.stride(0)]
-    for size in reversed(lead[1:]):
+def _unviewed(out: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """``out.view(shape)`` (``out`` contiguous) as a tensor of its own on the same storage
+    rather than a view: autograd forbids in-place updates of a view made inside a custom
+    Function, and callers may add a residual in place, as to an ``F.linear`` result."""
+    strides = [1]
+    for size in reversed(shape[1:]):
         strides.append(strides[-1] * size)
-    res = out.new_empty(0)
-    return res.set_(out.untyped_storage(), out.storage_offset(), (*lead, n), tuple(reversed(strides)))
+    return out.new_empty(0).set_(out.untyped_storage(), out.storage_offset(), shape, tuple(reversed(strides)))
 
 
 class _LinearFn(torch.autograd.Function):
