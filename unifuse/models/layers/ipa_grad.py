@@ -129,7 +129,7 @@ class _IPA(torch.autograd.Function):
             _, _, b_v = mb.chunk(3)
             dsum = dout.sum(0)
             dv = _lin(dout, W.wo_t[i])  # dout · W_o
-            res[f"ow{i}"] = torch.addr(dout.t().mm(v), dsum, b_v)  # out_proj(v + b_v): dW_o
+            res[f"ow{i}"] = torch.addr(weight_grad(dout, v), dsum, b_v)  # out_proj(v + b_v): dW_o
             res[f"ob{i}"] = dsum
             res[f"bv{i}"] = ow.t().mv(dsum)
             s = slice((3 + i) * C, (4 + i) * C)
@@ -144,14 +144,14 @@ class _IPA(torch.autograd.Function):
             res[f"bq{i}"] = dq.sum(0)
             dkd = qb * dl
             dkdin = _lin(dkd, W.wk_t[i])  # dkd · W_k
-            res[f"wk{i}"] = dkd.t().mm(kdin)
+            res[f"wk{i}"] = weight_grad(dkd, kdin)
             res[f"noise{i}"] = dkdin.sum(0)
             ri = r[i * N:(i + 1) * N]
             dxy[i].addcmul_(ri, dkdin, value=-2.0)
             torch.mul(q_in, dkdin, out=dr[i * N:(i + 1) * N]).mul_(-2.0)
         # relation judger (both orderings stacked)
         dz = torch._softmax_backward_data(dr, r, -1, r.dtype)
-        d_fc2_w, d_fc2_b = dz.t().mm(g), dz.sum(0)
+        d_fc2_w, d_fc2_b = weight_grad(dz, g), dz.sum(0)
         dhid = torch.ops.aten.gelu_backward(_lin(dz, W.fc2_t), hid)
         d_fc1_b = dhid.sum(0)
         dpx[:, :C], dpy[:, C:2 * C] = dhid[:N], dhid[:N]  # fc1([x; y]) = W_1 x + W_2 y + b
