@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unifuse.models.layers import attention_native
 from unifuse.models.layers.window_attention import WindowGrid, windowed_attention
+
+
+@pytest.fixture(params=["native", "pytorch"])
+def attention_path(request, monkeypatch):
+    """Run a test on the fused C++ kernel and on the PyTorch path (the fallback)."""
+    if request.param == "native" and not attention_native._fns():
+        pytest.skip("native kernel not buildable here")
+    if request.param == "pytorch":
+        monkeypatch.setattr(attention_native, "supported", lambda q, bias: False)
+    return request.param
 
 
 def _reference(q, k, v, bias, mask):
@@ -17,7 +28,7 @@ def _reference(q, k, v, bias, mask):
 
 
 @pytest.mark.parametrize("shifted", [False, True])
-def test_training_path_values_and_gradients(shifted):
+def test_training_path_values_and_gradients(shifted, attention_path):
     g = torch.Generator().manual_seed(0)
     B, nW, h, L, d = 2, 4, 3, 16, 5
     q, k, v = (torch.randn(B, nW, h, L, d, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
@@ -34,7 +45,7 @@ def test_training_path_values_and_gradients(shifted):
         assert torch.allclose(a, b, atol=1e-10)
 
 
-def test_inference_path_matches_reference():
+def test_inference_path_matches_reference(attention_path):
     g = torch.Generator().manual_seed(1)
     B, nW, h, L, d = 1, 9, 2, 16, 4
     q, k, v = (torch.randn(B, nW, h, L, d, generator=g) for _ in range(3))
@@ -101,8 +112,8 @@ def test_window_pieces_cover_every_token_once_with_the_right_masks(shift, monkey
 
 
 @pytest.mark.parametrize("shifted", [False, True])
-@pytest.mark.parametrize("d", [4, 24])  # below / above _SMALL_HEAD_DIM: head-by-head bmm / fused SDPA
-def test_inference_paths_on_projection_views(shifted, d, monkeypatch):
+@pytest.mark.parametrize("d", [4, 24])  # below / above _SMALL_HEAD_DIM: native kernel or head-by-head bmm / fused SDPA
+def test_inference_paths_on_projection_views(shifted, d, monkeypatch, attention_path):
     """q, k, v as the blocks pass them (head views of one projection output, not contiguous),
     batch 2, more windows than one chunk: equal to the written-out reference."""
     from unifuse.models.layers import attention_grad

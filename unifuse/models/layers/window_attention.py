@@ -1,9 +1,11 @@
 """Window multi-head self- and cross-attention with a relative-position bias (Swin).
 
-Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``). Without autograd they
-use :func:`torch.nn.functional.scaled_dot_product_attention`, or for small head dims on the
-CPU (TITA's d = 10) batched products head by head (:func:`_heads_bmm`); in training (the
-bias needs a gradient) the hand-written backward of :mod:`.attention_grad`. The shift mask of a shifted
+Both modules work on windowed tokens ``(B, nW, L, C)`` (``L = ws²``). For small head dims on
+the CPU (TITA's d = 10) the fused C++ kernel of :mod:`.attention_native` does the forward and
+backward when it could be built; otherwise, without autograd, they use
+:func:`torch.nn.functional.scaled_dot_product_attention`, or for small head dims on the CPU
+batched products head by head (:func:`_heads_bmm`); in training (the bias needs a gradient)
+the hand-written backward of :mod:`.attention_grad`. The shift mask of a shifted
 block is only non-zero in the last window row and column, so those windows are attended
 separately with the mask and every other window shares one ``(heads, L, L)`` bias: the
 ``(nW, heads, L, L)`` logit bias is never materialised for large images.
@@ -17,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import attention_native
 from .attention_grad import attend_chunks, window_attention_train
 from .linear import Linear
 from .window import border_window_index, relative_position_index
@@ -73,6 +76,9 @@ def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.T
         ``(B, nW, heads, L, d)``.
     """
     B, nW, h, L, d = q.shape
+    if d <= _SMALL_HEAD_DIM and attention_native.supported(q, bias):
+        # the fused C++ kernel (forward and backward), when it could be built here
+        return attention_native.native_window_attention(q, k, v, bias, grid.mask, d**-0.5)
     if torch.is_grad_enabled() and bias.requires_grad:
         # training: PyTorch's SDPA leaves its fused CPU kernel for a slow math path when the
         # bias needs a gradient; the hand-written backward of .attention_grad is faster than

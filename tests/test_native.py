@@ -1,0 +1,74 @@
+"""Building and loading the C++ kernels: cache, disabling, and graceful failure."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from unifuse import native
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNIFUSE_CACHE_DIR", str(tmp_path))
+    native._reset()
+    yield tmp_path
+    native._reset()
+
+
+def test_disabled_by_environment(fresh, monkeypatch):
+    monkeypatch.setenv("UNIFUSE_NATIVE", "0")
+    assert not native.enabled()
+    assert native.load("window_attention") is None
+    assert not list(fresh.rglob("*.so"))
+
+
+def test_missing_compiler_falls_back_with_a_reason(fresh, monkeypatch):
+    monkeypatch.setenv("CXX", str(fresh / "no-such-compiler"))
+    assert native.load("window_attention") is None
+    assert native.status()["window_attention"].startswith("unavailable:")
+
+
+def test_failed_build_falls_back_and_leaves_no_partial_file(fresh, monkeypatch, tmp_path_factory):
+    if native._compiler() is None:
+        pytest.skip("no C++ compiler")
+    src = tmp_path_factory.mktemp("csrc")
+    (src / "broken.cpp").write_text("this is not C++\n")
+    monkeypatch.setattr(native, "_SRC", src)
+    assert native.load("broken") is None
+    assert "failed on broken.cpp" in native.status()["broken"]
+    assert not list((fresh / "native").glob("*"))
+
+
+def test_built_once_then_loaded_from_the_cache(fresh):
+    if native._compiler() is None:
+        pytest.skip("no C++ compiler")
+    lib = native.load("window_attention")
+    assert lib is not None and lib.uf_wattn_abi() == 1
+    built = list((fresh / "native").glob("window_attention-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    native._reset()
+    assert native.load("window_attention") is not None
+    assert built[0].stat().st_mtime_ns == stamp
+    assert native.status()["window_attention"] == str(built[0])
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("UNIFUSE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert native.cache_dir() == tmp_path / "unifuse" / "native"
+    monkeypatch.setenv("UNIFUSE_CACHE_DIR", str(tmp_path / "x"))
+    assert native.cache_dir() == tmp_path / "x" / "native"
+
+
+def test_unwritable_cache_uses_a_temporary_folder(fresh, monkeypatch):
+    if native._compiler() is None:
+        pytest.skip("no C++ compiler")
+    blocker = fresh / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("UNIFUSE_CACHE_DIR", str(blocker))  # <file>/native cannot be created
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(fresh / "tmp"))
+    lib = native.load("window_attention")
+    assert lib is not None
+    assert native.status()["window_attention"].startswith(str(fresh / "tmp"))
