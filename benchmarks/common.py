@@ -130,16 +130,18 @@ def count_flops(fn: Callable[[], object]) -> float:
     (matmul/linear, convolution and attention products; element-wise ops, norms and softmax are not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from unifuse.models.layers import attention_native
     from unifuse.models.layers import linear as fast_linear
 
     fc = FlopCounterMode(display=False)
     # the counter is a thread-local dispatch mode: one torch thread keeps work that a model spreads
     # over worker threads (TITA's blockwise inference) on the calling thread, where it is counted;
-    # it does not know oneDNN's linear op, so the plain linear (same products) runs while counting
+    # it does not know oneDNN's linear op, so the plain linear (same products) runs while counting,
+    # nor the products inside the C++ window-attention kernel: the PyTorch attention path runs
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with torch.no_grad(), fast_linear.disabled(), fc:
+        with torch.no_grad(), fast_linear.disabled(), attention_native.disabled(), fc:
             fn()
     finally:
         torch.set_num_threads(threads)

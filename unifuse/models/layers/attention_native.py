@@ -21,6 +21,7 @@ about 2 ulp; float64: ``exp`` of the C library); not twice differentiable.
 from __future__ import annotations
 
 import ctypes
+from contextlib import contextmanager
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -28,7 +29,7 @@ from torch.autograd.function import once_differentiable
 from ... import native
 from ...parallel import parallel_map, workers
 
-__all__ = ["supported", "native_window_attention"]
+__all__ = ["supported", "native_window_attention", "disabled"]
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int
@@ -37,6 +38,7 @@ _D = ctypes.c_double
 _FWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _I, _I, _I, _I, _L, _L]
 _BWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _L, _L]
 _FNS: dict = {}
+_ENABLED = True
 
 #: fewest items (image, window, head) per thread when the work is split over threads
 _MIN_ITEMS_PER_THREAD = 48
@@ -56,10 +58,22 @@ def _fns():
     return _FNS
 
 
+@contextmanager
+def disabled():
+    """Take the PyTorch path inside the block (e.g. for ``torch.utils.flop_counter``, which
+    cannot see the kernel's products). Not thread-safe."""
+    global _ENABLED
+    saved, _ENABLED = _ENABLED, False
+    try:
+        yield
+    finally:
+        _ENABLED = saved
+
+
 def supported(q: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether :func:`native_window_attention` can take these ``(B, nW, heads, L, d)`` inputs here."""
     L, d = q.shape[-2:]
-    return (q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
+    return (_ENABLED and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
             and L % 8 == 0 and 0 < L <= 64 and 0 < d <= 64 and not torch.is_autocast_enabled("cpu")
             and bool(_fns()))
 
