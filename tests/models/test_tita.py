@@ -203,6 +203,7 @@ def test_blockwise_inference_matches_whole_map_path(tiny, monkeypatch, threads):
     from unifuse.models.layers import cross_block, swin_block, window
 
     monkeypatch.setattr(window, "PIECE_WINDOWS", 7)  # several interior and border pieces
+    monkeypatch.setattr(swin_block, "WHOLE_MAP_MAX_TOKENS", 0)  # blockwise on one thread too
     window._pieces_cached.cache_clear()
     a, b = torch.rand(2, 1, 80, 72), torch.rand(2, 1, 80, 72)
     old = torch.get_num_threads()
@@ -212,7 +213,7 @@ def test_blockwise_inference_matches_whole_map_path(tiny, monkeypatch, threads):
             pieces = tiny(a, b)
             assert torch.get_num_threads() == threads
             for mod in (swin_block, cross_block):
-                monkeypatch.setattr(mod, "blockwise_ok", lambda: False)
+                monkeypatch.setattr(mod, "blockwise_ok", lambda tokens: False)
             whole = tiny(a, b)
     finally:
         torch.set_num_threads(old)
@@ -226,6 +227,7 @@ def test_training_mode_no_grad_blockwise_draws_drop_path_like_the_whole_map_path
     path, so both give the same output, which differs from eval mode (drop-path is active)."""
     from unifuse.models.layers import cross_block, swin_block
 
+    monkeypatch.setattr(swin_block, "WHOLE_MAP_MAX_TOKENS", 0)  # blockwise whatever the thread count
     torch.manual_seed(0)
     net = TITA(embed_dim=12, num_heads=2, depths_ex=2, depths_fusion=(2,), depths_re=2, drop_path_rate=0.5).train()
     a, b = torch.rand(4, 1, 32, 40), torch.rand(4, 1, 32, 40)
@@ -233,7 +235,7 @@ def test_training_mode_no_grad_blockwise_draws_drop_path_like_the_whole_map_path
         torch.manual_seed(1)
         pieces = net(a, b)
         for mod in (swin_block, cross_block):
-            monkeypatch.setattr(mod, "blockwise_ok", lambda: False)
+            monkeypatch.setattr(mod, "blockwise_ok", lambda tokens: False)
         torch.manual_seed(1)
         whole = net(a, b)
         evaluated = net.eval()(a, b)

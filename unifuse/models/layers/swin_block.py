@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...parallel import parallel_map
+from ...parallel import parallel_map, workers
 from .drop_path import DropPath, residual_add
 from .mlp import Mlp
 from .window import shift_mask_windows, window_order, window_pieces
@@ -58,10 +58,22 @@ def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.
     return permute_tokens(w.reshape(w.shape[0], H * W, -1), inverse, order)
 
 
-def blockwise_ok() -> bool:
-    """Use the blockwise path: no autograd recording (inference, or the no-grad loss
-    re-evaluation of training, where the block draws its drop-path factors up front)."""
-    return not torch.is_grad_enabled()
+#: on one thread, maps of up to this many tokens (all images of the batch) take the whole-map
+#: path: with the fused attention kernel it was faster there (1 thread, TITA no-grad forward:
+#: 1.14× at 2 × 64², 1.28× at 128², 1.06× at 256²; BENCHMARKS.md, session 11), while the
+#: blockwise path keeps larger maps' intermediates in cache and bounds their memory
+WHOLE_MAP_MAX_TOKENS = 65536
+
+
+def blockwise_ok(tokens: int) -> bool:
+    """Use the blockwise path for a map of ``tokens`` tokens (batch × H × W): no autograd
+    recording (inference, or the no-grad loss re-evaluation of training, where the block
+    draws its drop-path factors up front), and either more than one thread to share the
+    pieces out (torch threads, or the workers of an open :func:`unifuse.parallel.parallel_scope`)
+    or a map larger than :data:`WHOLE_MAP_MAX_TOKENS`."""
+    if torch.is_grad_enabled():
+        return False
+    return max(torch.get_num_threads(), workers()) > 1 or tokens > WHOLE_MAP_MAX_TOKENS
 
 
 def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
@@ -124,7 +136,7 @@ class SwinBlock(nn.Module):
         # drop-path factors in the order the whole-map path draws them (attention, MLP)
         f_attn = self.drop_path.factors(x)
         f_mlp = self.drop_path.factors(x)
-        if blockwise_ok():
+        if blockwise_ok(x.shape[0] * x.shape[1]):
             def piece(t, mask, b):
                 pick = lambda f: None if f is None else f[b : b + 1]  # noqa: E731
                 return (self._window_block(t[0], mask, pick(f_attn), pick(f_mlp)),)
