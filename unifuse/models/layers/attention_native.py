@@ -46,15 +46,18 @@ _MIN_ITEMS_PER_THREAD = 48
 
 def _fns():
     """``{(direction, dtype): C function}``, or ``{}`` when the kernel is unavailable."""
+    global _FNS
     if not _FNS:
         lib = native.load("window_attention")
         if lib is None or lib.uf_wattn_abi() != 1:
             return {}
+        fns = {}
         for direction, args in (("fwd", _FWD_ARGS), ("bwd", _BWD_ARGS)):
             for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
                 fn = getattr(lib, f"uf_wattn_{direction}_{tag}")
                 fn.argtypes, fn.restype = args, _I
-                _FNS[direction, dtype] = fn
+                fns[direction, dtype] = fn
+        _FNS = fns  # published whole: other threads never see a partly filled table
     return _FNS
 
 
@@ -95,9 +98,10 @@ def _ranges(n: int) -> list:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _run(call, n: int) -> None:
-    ranges = _ranges(n)
-    rcs = parallel_map(call, ranges) if len(ranges) > 1 else [call(ranges[0])]
+def _run(call, ranges: list) -> None:
+    """``call(i, start, end)`` for every range (side by side when there are several)."""
+    jobs = [(i, *r) for i, r in enumerate(ranges)]
+    rcs = parallel_map(lambda j: call(*j), jobs) if len(jobs) > 1 else [call(*jobs[0])]
     if any(rcs):
         raise RuntimeError("window_attention kernel refused its arguments")  # guarded by supported()
 
@@ -109,7 +113,7 @@ def _forward(q, k, v, bias, mask, scale, probs):
     args = (q.data_ptr(), _strides(q), k.data_ptr(), _strides(k), v.data_ptr(), _strides(v), bias.data_ptr(),
             None if mask is None else mask.data_ptr(), float(scale), out.data_ptr(), _strides(out),
             None if probs is None else probs.data_ptr(), L, nW, h, d)
-    _run(lambda r: fn(*args, r[0], r[1]), B * nW * h)
+    _run(lambda i, start, end: fn(*args, start, end), _ranges(B * nW * h))
     return out
 
 
@@ -138,13 +142,11 @@ class _NativeWindowAttention(torch.autograd.Function):
                 g.data_ptr(), _strides(g), float(ctx.scale), dq.data_ptr(), _strides(dq), dk.data_ptr(),
                 _strides(dk), dv.data_ptr(), _strides(dv))
 
-        def call(i):
+        def call(i, start, end):
             db = dbias[i]
-            return fn(*args, None if db is None else db.data_ptr(), L, nW, h, d, ranges[i][0], ranges[i][1])
+            return fn(*args, None if db is None else db.data_ptr(), L, nW, h, d, start, end)
 
-        rcs = parallel_map(call, range(len(ranges))) if len(ranges) > 1 else [call(0)]
-        if any(rcs):
-            raise RuntimeError("window_attention kernel refused its arguments")
+        _run(call, ranges)
         db = None
         if ctx.bias_needs_grad:
             db = dbias[0]
