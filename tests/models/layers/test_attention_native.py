@@ -84,7 +84,7 @@ def test_no_grad_keeps_nothing_and_equals_grad_mode():
 
 
 def test_two_threads_equal_one_thread():
-    """Items split over threads: each item is computed by the same code, bias gradients summed per thread."""
+    """Items split into ranges over threads: each item is computed by the same code, bias gradients summed per range."""
     q, k, v, bias, mask = _inputs(2, 16, 6, 64, 10, torch.float32, seed=6)
     w = torch.randn(q.shape, generator=torch.Generator().manual_seed(7))
     res = []
@@ -92,7 +92,10 @@ def test_two_threads_equal_one_thread():
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            assert len(attention_native._ranges(q.shape[0] * q.shape[1] * q.shape[2])) == n
+            ranges = attention_native._ranges(q.shape[0] * q.shape[1] * q.shape[2])
+            assert (len(ranges) == 1) == (n == 1)
+            assert ranges[0][0] == 0 and ranges[-1][1] == q.shape[0] * q.shape[1] * q.shape[2]
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
             out = native_window_attention(q, k, v, bias, mask, 10**-0.5)
             res.append((out.detach(), torch.autograd.grad((out * w).sum(), (q, k, v, bias))))
     finally:

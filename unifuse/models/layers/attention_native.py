@@ -12,7 +12,7 @@ autocast, ``L`` a multiple of 8 up to 64, ``d ≤ 64``) and the kernel could be 
 token-major ``(B, nW, L, heads·d)`` layout the output projection reads, so merging the
 heads is a view. With ``torch.get_num_threads() > 1`` outside a
 :func:`unifuse.parallel.parallel_scope`, the items are split into contiguous ranges run side
-by side (each thread its own bias-gradient buffer, summed afterwards).
+by side (a few per thread; each range its own bias-gradient buffer, summed afterwards).
 
 Same values as the PyTorch path up to float rounding (float32: the exp is a polynomial of
 about 2 ulp; float64: ``exp`` of the C library); not twice differentiable.
@@ -40,8 +40,11 @@ _BWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _P, _P, _P,
 _FNS: dict = {}
 _ENABLED = True
 
-#: fewest items (image, window, head) per thread when the work is split over threads
-_MIN_ITEMS_PER_THREAD = 48
+#: fewest items (image, window, head) per range when the work is split over threads, and
+#: ranges per thread (several, so that a thread that starts late, e.g. a helper woken on a
+#: busy machine, leaves its share to the others instead of delaying the whole call)
+_MIN_ITEMS_PER_RANGE = 48
+_RANGES_PER_THREAD = 4
 
 
 def _fns():
@@ -91,9 +94,10 @@ def _last_contiguous(t: torch.Tensor) -> torch.Tensor:
 
 
 def _ranges(n: int) -> list:
-    """Contiguous item ranges, one per thread that should work on them."""
+    """Contiguous item ranges: one on a single thread (or inside a parallel scope, whose
+    workers already share out larger pieces), else up to ``_RANGES_PER_THREAD`` per thread."""
     threads = 1 if workers() else torch.get_num_threads()
-    k = max(1, min(threads, n // _MIN_ITEMS_PER_THREAD))
+    k = 1 if threads <= 1 else max(1, min(threads * _RANGES_PER_THREAD, n // _MIN_ITEMS_PER_RANGE))
     cuts = [n * i // k for i in range(k + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
 
