@@ -127,3 +127,18 @@ def test_unsupported_inputs_are_declined(case):
             assert not supported(q, bias)
     else:
         assert not supported(q, bias)
+
+
+@pytest.mark.parametrize("bad", ["mask windows", "bias heads", "k shape", "v dtype"])
+def test_mismatched_shapes_are_refused_before_the_kernel_reads_out_of_bounds(bad):
+    q, k, v, bias, mask = _inputs(1, 4, 2, 16, 4, torch.float32)
+    if bad == "mask windows":
+        mask = mask[:2]
+    elif bad == "bias heads":
+        bias = bias[:1]
+    elif bad == "k shape":
+        k = k[:, :2]
+    else:
+        v = v.double()
+    with pytest.raises(ValueError):
+        native_window_attention(q, k, v, bias, mask, 0.5)

@@ -173,6 +173,12 @@ def native_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, b
         ``(B, nW, heads, L, d)``: a transposed view of a contiguous ``(B, nW, L, heads, d)``
         tensor (so ``out.transpose(2, 3).reshape(B, nW, L, heads·d)`` is a view).
     """
+    B, nW, h, L, d = q.shape
+    if k.shape != q.shape or v.shape != q.shape or k.dtype != q.dtype or v.dtype != q.dtype:
+        raise ValueError(f"q, k, v must share shape and dtype, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if bias.shape != (h, L, L) or (mask is not None and mask.shape != (nW, L, L)):
+        raise ValueError(f"bias must be {(h, L, L)} and mask {(nW, L, L)} or None, got {tuple(bias.shape)}, "
+                         f"{None if mask is None else tuple(mask.shape)}")  # the kernel indexes them unchecked
     q, k, v = (_last_contiguous(t) for t in (q, k, v))
     bias = bias.contiguous()
     mask = None if mask is None else mask.to(q.dtype).contiguous()
