@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 
 import pytest
 
@@ -26,7 +27,14 @@ def test_disabled_by_environment(fresh, monkeypatch):
 def test_missing_compiler_falls_back_with_a_reason(fresh, monkeypatch):
     monkeypatch.setenv("CXX", str(fresh / "no-such-compiler"))
     assert native.load("window_attention") is None
-    assert native.status()["window_attention"].startswith("unavailable:")
+    assert native.status()["window_attention"] == f"unavailable: CXX={fresh / 'no-such-compiler'} is not an executable C++ compiler"
+
+
+def test_no_compiler_on_the_path_falls_back(fresh, monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    assert native.load("window_attention") is None
+    assert native.status()["window_attention"] == "unavailable: no C++ compiler (set CXX, or install g++)"
 
 
 def test_failed_build_falls_back_and_leaves_no_partial_file(fresh, monkeypatch, tmp_path_factory):
@@ -72,3 +80,22 @@ def test_unwritable_cache_uses_a_temporary_folder(fresh, monkeypatch):
     lib = native.load("window_attention")
     assert lib is not None
     assert native.status()["window_attention"].startswith(str(fresh / "tmp"))
+
+
+def test_command_line_shows_build_notes_on_one_line(fresh, monkeypatch, capsys):
+    """`unifuse ...` prints the kernel's build / fallback as ``unifuse: note: ...`` (the library itself stays quiet)."""
+    from unifuse.cli import main as cli
+
+    monkeypatch.setenv("CXX", str(fresh / "no-such-compiler"))
+    log = logging.getLogger("unifuse.native")
+    saved = (log.handlers[:], log.level, log.propagate)
+    try:
+        cli._show_native_notes()
+        cli._show_native_notes()  # idempotent: one handler
+        assert native.load("window_attention") is None
+    finally:
+        log.handlers[:], log.level, log.propagate = saved
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("unifuse: note: the window_attention kernel is unavailable:")
+    assert err[0].endswith("using the PyTorch path (slower)")

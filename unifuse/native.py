@@ -55,9 +55,14 @@ def cache_dir() -> Path:
 
 
 def _compiler() -> Optional[str]:
+    """The compiler's path: ``$CXX`` (raises ``OSError`` when it is not an executable), else the
+    first of ``g++``, ``c++``, ``clang++`` on the ``PATH``, else ``None``."""
     cxx = os.environ.get("CXX")
     if cxx:
-        return shutil.which(cxx) or cxx
+        path = shutil.which(cxx)
+        if path is None:
+            raise OSError(f"CXX={cxx} is not an executable C++ compiler")
+        return path
     for c in ("g++", "c++", "clang++"):
         path = shutil.which(c)
         if path:
@@ -104,7 +109,8 @@ def _build(name: str) -> ctypes.CDLL:
             continue  # not writable: try the next folder
         os.close(fd)
         try:
-            _log.info("building native kernel %s with %s", name, cxx)
+            _log.info("building the %s kernel for this CPU with %s (once per machine, a few seconds)", name,
+                      Path(cxx).name)
             res = subprocess.run([cxx, *_FLAGS, "-o", tmp, str(src)], capture_output=True, text=True,
                                  timeout=_BUILD_TIMEOUT_S)
             if res.returncode != 0:
@@ -131,7 +137,7 @@ def load(name: str) -> Optional[ctypes.CDLL]:
             except (OSError, subprocess.SubprocessError) as e:
                 lib = None
                 _WHY[name] = f"unavailable: {e}"
-                _log.info("native kernel %s %s; using the PyTorch path", name, _WHY[name])
+                _log.info("the %s kernel is %s; using the PyTorch path (slower)", name, _WHY[name])
             _LIBS[name] = lib
         return _LIBS[name]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -40,10 +41,26 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"unifuse: note: {message}", file=file or sys.stderr)
 
 
+class _NoteHandler(logging.Handler):
+    """Log records of :mod:`unifuse.native` (a kernel being built, or unavailable) as one-line notes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"unifuse: note: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_native_notes() -> None:
+    log = logging.getLogger("unifuse.native")
+    if not any(isinstance(h, _NoteHandler) for h in log.handlers):
+        log.addHandler(_NoteHandler())
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _one_line_warning
+    _show_native_notes()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
