@@ -36,16 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings on the command line: ``unifuse: note: ...`` (one line, no source location)."""
+def _note(message, file=None) -> None:
+    """One line on the command line: ``unifuse: note: ...`` (no source location)."""
     print(f"unifuse: note: {message}", file=file or sys.stderr)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as :func:`_note` lines."""
+    _note(message, file)
+
+
 class _NoteHandler(logging.Handler):
-    """Log records of :mod:`unifuse.native` (a kernel being built, or unavailable) as one-line notes."""
+    """Log records of :mod:`unifuse.native` (a kernel being built, or unavailable) as :func:`_note` lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"unifuse: note: {record.getMessage()}", file=sys.stderr)
+        _note(record.getMessage())
 
 
 def _show_native_notes() -> None:
