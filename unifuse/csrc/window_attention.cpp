@@ -30,9 +30,7 @@ template <> struct VT<double> {
 };
 
 const int MAXL = 64, MAXD = 64;
-#ifndef FWD_ROWS
-#define FWD_ROWS 2
-#endif
+const int FWD_ROWS = 2;  // forward rows per step (1, 2 and 4 measured within noise)
 
 template <typename V, typename T> inline V ld(const T* p) { V r; std::memcpy(&r, p, sizeof(V)); return r; }
 template <typename V, typename T> inline void st(T* p, const V& x) { std::memcpy(p, &x, sizeof(V)); }
