@@ -65,7 +65,8 @@ def test_folder_mode_skips_bad_pairs(tmp_path, capsys):
     (["fuse", "{a}", "{corrupt}", "-o", "x.png", "--model", "max"], "corrupt.png"),
     (["fuse", "{a}", "{small}", "-o", "x.png", "--model", "max"], "sizes differ"),
     (["fuse", "{a}", "{b}", "-o", "x.png", "--weights", "{corrupt}"], "cannot read weights"),
-    (["fuse", "{a}", "{b}", "-o", "x.png", "--device", "cuda:0", "--model", "max"], "cuda"),
+    pytest.param(["fuse", "{a}", "{b}", "-o", "x.png", "--device", "cuda:0", "--model", "max"], "cuda",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")),
     (["fuse", "{a}", "{b}", "-o", "x.png", "--model", "max", "--threads", "0"], "--threads must be a positive integer"),
 ])
 def test_bad_input_one_line_error(tmp_path, capsys, monkeypatch, argv, needle):
@@ -97,3 +98,15 @@ def test_console_entry_point_and_argparse_errors(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fuse_on_cuda_equals_cpu(tmp_path):
+    """The shipped TITA through ``--device cuda``: the same 8-bit image as on the CPU (±1 level)."""
+    a, b = _img(tmp_path / "a.png", (40, 56)), _img(tmp_path / "b.png", (40, 56), seed=3)
+    outs = {}
+    for dev in ("cpu", "cuda"):
+        outs[dev] = tmp_path / f"{dev}.png"
+        assert main(["fuse", str(a), str(b), "-o", str(outs[dev]), "--device", dev]) == 0
+    x, y = (np.asarray(Image.open(outs[d]), dtype=np.int16) for d in ("cpu", "cuda"))
+    assert x.shape == y.shape == (40, 56) and np.abs(x - y).max() <= 1

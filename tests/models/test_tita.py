@@ -213,7 +213,7 @@ def test_blockwise_inference_matches_whole_map_path(tiny, monkeypatch, threads):
             pieces = tiny(a, b)
             assert torch.get_num_threads() == threads
             for mod in (swin_block, cross_block):
-                monkeypatch.setattr(mod, "blockwise_ok", lambda tokens: False)
+                monkeypatch.setattr(mod, "blockwise_ok", lambda tokens, device: False)
             whole = tiny(a, b)
     finally:
         torch.set_num_threads(old)
@@ -235,7 +235,7 @@ def test_training_mode_no_grad_blockwise_draws_drop_path_like_the_whole_map_path
         torch.manual_seed(1)
         pieces = net(a, b)
         for mod in (swin_block, cross_block):
-            monkeypatch.setattr(mod, "blockwise_ok", lambda tokens: False)
+            monkeypatch.setattr(mod, "blockwise_ok", lambda tokens, device: False)
         torch.manual_seed(1)
         whole = net(a, b)
         evaluated = net.eval()(a, b)

@@ -177,3 +177,19 @@ def test_famo_first_logit_step_matches_hand_computation(tiny_data, tmp_path):
     logged = torch.tensor([float(r[f"weight_{t}"]) for t in tasks], dtype=torch.float64)
     assert torch.allclose(logged, expected, atol=1e-6), (logged, expected)
     assert logged.max() - logged.min() > 0.01  # the weights did move
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_logs_the_cpu_runs_losses(tiny_data, tmp_path):
+    """The deterministic toy recipe on CUDA and on the CPU: same initialisation (built on the
+    CPU, then moved) and batches, so the same logged losses up to float rounding."""
+    recipe = dict(iterations=2, model={"name": "toy_fuser", "dropout": 0.0})
+    Trainer(_cfg(tiny_data, **recipe), tmp_path / "cpu").fit()
+    Trainer(_cfg(tiny_data, device="cuda", **recipe), tmp_path / "gpu").fit()
+    cpu, gpu = read_csv(tmp_path / "cpu" / "train_log.csv"), read_csv(tmp_path / "gpu" / "train_log.csv")
+    assert len(cpu) == len(gpu) == 2
+    for r, s in zip(cpu, gpu):
+        for t in ("IVF", "MFF", "MEF"):
+            want, got = float(r[f"loss_{t}"]), float(s[f"loss_{t}"])
+            assert math.isfinite(got) and abs(got - want) <= 1e-4 * abs(want) + 1e-6, (t, got, want)
+    assert load_file(tmp_path / "gpu" / "model.safetensors")  # weights saved for a CPU load

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..backend import cpu_tuned
 from ..errors import ConfigError, ImageReadError, InputMismatchError
 from .base import MODES, Metric, check_triple
 from .functional.matlab import round_half_away
@@ -172,7 +173,7 @@ def evaluate_batch(
     ms = resolve_metrics(metrics)
     # intermediates common to several metrics (gray/channel views, normalised images, joint
     # histograms, local moments, VIF pyramids) are computed once for the whole call
-    cpu = fused.device.type == "cpu"
+    cpu = cpu_tuned(fused)
     with shared_cache(), parallel_scope(workers if workers is not None else (None if cpu else 1)):
         # slowest first, so that the last metrics to finish are short ones
         order = sorted(range(len(ms)), key=lambda i: -ms[i].spec.cost)

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
+from ..backend import cpu_tuned
 from ..errors import ConfigError, InputMismatchError
 from .functional import matlab as ml
 from ..parallel import parallel_scope
@@ -218,7 +219,7 @@ class Metric:
         a, b, f = check_triple(torch.as_tensor(a), torch.as_tensor(b), torch.as_tensor(f))
         # on the CPU the independent pieces inside a metric run side by side on
         # torch.get_num_threads() threads, each operation single-threaded (see unifuse.parallel)
-        with parallel_scope(None if f.device.type == "cpu" else 1):
+        with parallel_scope(None if cpu_tuned(f) else 1):
             return apply_wrapper(self.core, a, b, f, wrapper=self.wrapper, mode=mode)
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ import torch
 
 from unifuse.models.layers import swin_block
 from unifuse.models.layers.swin_block import WHOLE_MAP_MAX_TOKENS, blockwise_ok
+from unifuse.backend import accelerator_paths
 from unifuse.parallel import parallel_scope
 
 
@@ -49,3 +50,14 @@ def test_threshold_is_a_module_setting(monkeypatch):
     monkeypatch.setattr(swin_block, "WHOLE_MAP_MAX_TOKENS", 0)
     with torch.no_grad():
         assert _with_threads(1, lambda: blockwise_ok(1))
+
+
+def test_accelerators_run_maps_whole_unless_they_are_large():
+    """An accelerator's pieces would run one after the other as small kernels: whole maps,
+    except above the memory bound; accelerator_paths() makes the CPU follow that rule."""
+    with torch.no_grad():
+        assert _with_threads(2, lambda: blockwise_ok(64, "cpu"))
+        assert not _with_threads(2, lambda: blockwise_ok(64, "cuda"))
+        assert _with_threads(2, lambda: blockwise_ok(WHOLE_MAP_MAX_TOKENS + 1, "cuda"))
+        with accelerator_paths():
+            assert not _with_threads(2, lambda: blockwise_ok(64, "cpu"))

@@ -12,13 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...backend import cpu_tuned
+
 Tensor = torch.Tensor
 
 __all__ = ["sqrt_", "sqrt"]
 
 
 def _numpy_ok(x: Tensor) -> bool:
-    return x.device.type == "cpu" and not x.requires_grad and x.dtype in (torch.float64, torch.float32)
+    return cpu_tuned(x) and not x.requires_grad and x.dtype in (torch.float64, torch.float32)
 
 
 def sqrt_(x: Tensor) -> Tensor:

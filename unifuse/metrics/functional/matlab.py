@@ -21,6 +21,8 @@ from typing import Callable, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ...backend import cpu_tuned
+
 Tensor = torch.Tensor
 
 #: MATLAB ``eps`` for double
@@ -192,7 +194,7 @@ def _correlate_valid(xp: Tensor, h: Tensor) -> Tensor:
         x3 = xp.reshape(-1, *xp.shape[-2:])
         n = x3.shape[0]
         out = x3.new_empty(n, Ho, Wo)
-        if x3.device.type != "cpu":
+        if not cpu_tuned(x3):
             _accumulate(out, x3, taps, 0, Ho, Wo)
         else:
             for ims, r0, r1 in _bands(n, Ho, xp.shape[-1], xp.shape[-2]):
@@ -211,7 +213,7 @@ def _separable_valid(xp: Tensor, hc: Tensor, hr: Tensor) -> Tensor:
     Hp, Wp = xp.shape[-2:]
     Ho, Wo = Hp - kh + 1, Wp - kw + 1
     tc, tr = _taps(hc.reshape(-1, 1)), _taps(hr.reshape(1, -1))
-    if xp.device.type != "cpu" or Ho <= 0 or Wo <= 0 or not tc or not tr:
+    if not cpu_tuned(xp) or Ho <= 0 or Wo <= 0 or not tc or not tr:
         return _correlate_valid(_correlate_valid(xp, hc.reshape(-1, 1)), hr.reshape(1, -1))
     lead = xp.shape[:-2]
     x3 = xp.reshape(-1, Hp, Wp)

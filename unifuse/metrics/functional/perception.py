@@ -17,6 +17,7 @@ from functools import lru_cache
 import scipy.fft
 import torch
 
+from ...backend import cpu_tuned
 from .elementwise import sqrt
 from .matlab import blocks, filter2, freqspace, normalize1, pad, separable_valid
 from .shared import map_unique
@@ -63,7 +64,7 @@ def csf_filter(x: Tensor, s_centred: Tensor) -> Tensor:
     the radially symmetric CSFs). Computed as ``irfft2(rfft2(x) * ifftshift(S)[:, :W//2+1])``."""
     H, W = x.shape[-2:]
     s = torch.fft.ifftshift(s_centred, dim=(-2, -1))[..., : W // 2 + 1]
-    if x.device.type == "cpu" and not x.requires_grad:
+    if cpu_tuned(x) and not x.requires_grad:
         # scipy's pocketfft: ~1.6x torch's CPU transforms for these sizes (float64)
         xf = scipy.fft.rfft2(x.numpy())
         xf *= s.numpy()

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from ...backend import cpu_tuned
 from .elementwise import sqrt, sqrt_
 from .matlab import separable_valid
 from ...parallel import parallel_map
@@ -203,7 +204,7 @@ def phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig = PhaseCongruencyConf
 def _half_spectra(x: Tensor):
     """``[X, -i X]`` for ``X = rfft2(x)`` of real ``(N, H, W)`` images: ``(N, 2, H, W//2+1)``
     complex, a numpy array (scipy's pocketfft) for CPU tensors, a tensor otherwise."""
-    if x.device.type == "cpu":
+    if cpu_tuned(x):
         xf = scipy.fft.rfft2(x.numpy())
         return np.stack([xf, xf * -1j], axis=1)
     xf = torch.fft.rfft2(x)
@@ -218,7 +219,7 @@ def _even_odd_responses(xf2, half: Tensor, cols: int, device) -> Tensor:
     numpy / scipy's pocketfft (faster than torch's FFT for these sizes; in place)."""
     n, _, rows, ch = xf2.shape
     s = half.shape[0] // 2
-    if device.type == "cpu":
+    if cpu_tuned(device):
         prod = np.multiply(xf2[:, :, None], half.numpy().reshape(2, s, rows, ch))
         out = scipy.fft.irfft2(prod.reshape(n, 2 * s, rows, ch), s=(rows, cols), overwrite_x=True)
         return torch.from_numpy(out)
@@ -231,7 +232,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
     n, rows, cols = x.shape
     per_image = cfg.nscale * rows * cols
     # CPU: one image at a time keeps every temporary small (cache- and allocator-friendly)
-    chunk = 1 if x.device.type == "cpu" else max(1, MAX_CHUNK_ELEMENTS // per_image)
+    chunk = 1 if cpu_tuned(x) else max(1, MAX_CHUNK_ELEMENTS // per_image)
     if n > chunk:  # chunks are independent: spread over the CPU threads (see .parallel)
         parts = parallel_map(lambda c: _phase_congruency(c, cfg), x.split(chunk), device=x.device)
         return PhaseCongruency(*(torch.cat(t) for t in zip(*parts)))
@@ -243,7 +244,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
     total_energy, total_sum_an = zeros.clone(), zeros.clone()
     covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
     # rows per band of the per-pixel work (the responses of a band stay in cache)
-    step = rows if x.device.type != "cpu" else max(1, PC_BAND_ELEMENTS // (n * ns * cols))
+    step = rows if not cpu_tuned(x) else max(1, PC_BAND_ELEMENTS // (n * ns * cols))
     for o in range(cfg.norient):
         angl = o * math.pi / cfg.norient
         cos_a, sin_a = math.cos(angl), math.sin(angl)
@@ -319,7 +320,7 @@ def _corr_features(srcs, fused, masks, step=None) -> Tensor:
     n, H, W = fused[0].shape
     k = 3 * n
     if step is None:
-        step = k if fused[0].device.type != "cpu" else 1
+        step = k if not cpu_tuned(fused[0]) else 1
     g = gaussian_1d(11, 1.5, device=fused[0].device)
     dtype, device = fused[0].dtype, fused[0].device
 
@@ -346,7 +347,7 @@ def _corr_features(srcs, fused, masks, step=None) -> Tensor:
         unmasked = [(~masks[j][img]) for j in range(3)]  # (kk, H, W) each
         best = torch.empty(kk, H, W, dtype=dtype, device=device)
         # per-pixel correlation in bands of rows (cache-resident, one thread per operation)
-        rows = H if device.type != "cpu" else max(1, _CORR_BAND_ELEMENTS // (3 * kk * W))
+        rows = H if not cpu_tuned(device) else max(1, _CORR_BAND_ELEMENTS // (3 * kk * W))
         for r0 in range(0, H, rows):
             b = slice(r0, min(r0 + rows, H))
             mus, muf = mu_s[..., b, :], mu_f[..., b, :]

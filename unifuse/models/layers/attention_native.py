@@ -27,6 +27,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ... import native
+from ...backend import cpu_tuned
 from ...parallel import parallel_map, workers
 
 __all__ = ["supported", "native_window_attention", "disabled"]
@@ -79,7 +80,7 @@ def disabled():
 def supported(q: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether :func:`native_window_attention` can take these ``(B, nW, heads, L, d)`` inputs here."""
     L, d = q.shape[-2:]
-    return (_ENABLED and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
+    return (_ENABLED and cpu_tuned(q) and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
             and L % 8 == 0 and 0 < L <= 64 and 0 < d <= 64 and not torch.is_autocast_enabled("cpu")
             and bool(_fns()))
 

@@ -39,7 +39,7 @@ class CrossSwinBlock(nn.Module):
         # drop-path factors in the order the whole-map path applies them
         fac = (self.drop_path_A.factors(x), self.drop_path_A.factors(x),
                self.drop_path_B.factors(y), self.drop_path_B.factors(y))
-        if blockwise_ok(x.shape[0] * x.shape[1]):
+        if blockwise_ok(x.shape[0] * x.shape[1], x.device):
             def piece(xy, mask, b):
                 return self._window_block(xy, mask, tuple(None if f is None else f[b : b + 1] for f in fac))
 

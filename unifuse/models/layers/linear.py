@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...backend import cpu_tuned
+
 __all__ = ["Linear", "linear", "onednn_available", "is_cached", "disabled", "weight_grad"]
 
 
@@ -124,7 +126,7 @@ def weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _fast_ok(x: torch.Tensor, weight: torch.Tensor, persistent: bool) -> bool:
-    return (_ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+    return (_ONEDNN and cpu_tuned(x) and x.dtype == torch.float32 and weight.dtype == torch.float32
             and (isinstance(weight, nn.Parameter) or (persistent and not weight.requires_grad))
             and x.numel() > 0 and not torch.is_autocast_enabled("cpu"))
 

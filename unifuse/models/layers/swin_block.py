@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...backend import cpu_tuned
 from ...parallel import parallel_map, workers
 from .drop_path import DropPath, residual_add
 from .mlp import Mlp
@@ -65,15 +66,18 @@ def from_windows(w: torch.Tensor, H: int, W: int, ws: int, shift: int) -> torch.
 WHOLE_MAP_MAX_TOKENS = 65536
 
 
-def blockwise_ok(tokens: int) -> bool:
-    """Use the blockwise path for a map of ``tokens`` tokens (batch × H × W): no autograd
-    recording (inference, or the no-grad loss re-evaluation of training, where the block
-    draws its drop-path factors up front), and either more than one thread to share the
-    pieces out (torch threads, or the workers of an open :func:`unifuse.parallel.parallel_scope`)
-    or a map larger than :data:`WHOLE_MAP_MAX_TOKENS`."""
+def blockwise_ok(tokens: int, device: torch.device | str = "cpu") -> bool:
+    """Use the blockwise path for a map of ``tokens`` tokens (batch × H × W) on ``device``: no
+    autograd recording (inference, or the no-grad loss re-evaluation of training, where the
+    block draws its drop-path factors up front), and either a map larger than
+    :data:`WHOLE_MAP_MAX_TOKENS` (memory) or, on the CPU (:func:`unifuse.backend.cpu_tuned`),
+    more than one thread to share the pieces out (torch threads, or the workers of an open
+    :func:`unifuse.parallel.parallel_scope`). An accelerator runs smaller maps whole: its
+    pieces would run one after the other as many small kernels."""
     if torch.is_grad_enabled():
         return False
-    return max(torch.get_num_threads(), workers()) > 1 or tokens > WHOLE_MAP_MAX_TOKENS
+    threads = max(torch.get_num_threads(), workers()) if cpu_tuned(device) else 1
+    return threads > 1 or tokens > WHOLE_MAP_MAX_TOKENS
 
 
 def blockwise(fn, streams: tuple[torch.Tensor, ...], H: int, W: int, ws: int, shift: int) -> tuple[torch.Tensor, ...]:
@@ -136,7 +140,7 @@ class SwinBlock(nn.Module):
         # drop-path factors in the order the whole-map path draws them (attention, MLP)
         f_attn = self.drop_path.factors(x)
         f_mlp = self.drop_path.factors(x)
-        if blockwise_ok(x.shape[0] * x.shape[1]):
+        if blockwise_ok(x.shape[0] * x.shape[1], x.device):
             def piece(t, mask, b):
                 pick = lambda f: None if f is None else f[b : b + 1]  # noqa: E731
                 return (self._window_block(t[0], mask, pick(f_attn), pick(f_mlp)),)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...backend import cpu_tuned
 from . import attention_native
 from .attention_grad import attend_chunks, window_attention_train
 from .linear import Linear
@@ -87,7 +88,7 @@ def windowed_attention(q, k, v, bias: torch.Tensor, grid: WindowGrid) -> torch.T
             logits = (q * d**-0.5) @ k.transpose(-2, -1) + bias
             return (logits if grid.mask is None else logits + grid.mask[:, None]).softmax(dim=-1) @ v
         return window_attention_train(q, k, v, bias, grid.mask, d**-0.5)
-    if d <= _SMALL_HEAD_DIM and q.device.type == "cpu":
+    if d <= _SMALL_HEAD_DIM and cpu_tuned(q):
         return _heads_bmm(q, k, v, bias.to(q.dtype), None if grid.mask is None else grid.mask.to(q.dtype), d**-0.5)
     flat = lambda t: t.reshape(B * t.shape[1], h, L, d)  # noqa: E731
     if grid.mask is None:
