@@ -12,8 +12,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import UnifuseError  # noqa: F401
-from .models import list_models, load_model, create_model, register_model  # noqa: F401
+from ._openmp import prefer_passive_openmp_threads
+
+prefer_passive_openmp_threads()  # before torch is imported (see unifuse/_openmp.py)
+
+from .errors import UnifuseError  # noqa: E402,F401
+from .models import list_models, load_model, create_model, register_model  # noqa: E402,F401
 
 
 def fuse(*args, **kwargs):
