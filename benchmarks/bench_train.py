@@ -30,13 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Ours runs as `unifuse train` does: unifuse imported before torch, so it picks OpenMP's idle
+# policy (unifuse/_openmp.py). The official child process keeps the environment's default.
+_OMP_ENV = os.environ.get("OMP_WAIT_POLICY")  # as given, before unifuse may set it
+if "--official-child" not in sys.argv:
+    import unifuse  # noqa: E402,F401
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from unifuse.training.config import from_dict, key_value, read_yaml, set_dotted  # noqa: E402
 from unifuse.training.trainer import Trainer  # noqa: E402
@@ -116,7 +121,10 @@ def run_official_child(args, tasks, batch: int, crop: int) -> dict:
     cmd = [sys.executable, __file__, "--official", str(args.official), "--official-child", ",".join(tasks),
            "--child-batch", str(batch), "--child-crop", str(crop), "--iters", str(args.iters),
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if _OMP_ENV is None:
+        env.pop("OMP_WAIT_POLICY", None)  # the official code runs with the environment's default
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         if p.returncode in (-9, 137):
             return {"error": "the child process was killed by signal 9 (most likely the kernel's out-of-memory killer)"}
@@ -225,6 +233,8 @@ def main(argv=None) -> int:
         "|---|---|",
         f"| model | `{cfg.model['name']}`, {n_params:,} parameters, overrides: {', '.join(args.set) or 'none'} |",
         f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
+        f"| OpenMP idle policy (`OMP_WAIT_POLICY`) | ours {os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+        + (f", official {_OMP_ENV or 'unset'}" if args.official is not None else "") + " |",
         f"| load average at the end (1, 5, 15 min) | {load} |",
         f"| iterations timed (after {args.warmup} warm-up) | {args.iters}"
         + (f" per round × {args.rounds} rounds" if args.official is not None and args.rounds > 1 else "") + " |",
