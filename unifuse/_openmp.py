@@ -7,7 +7,7 @@ C++ attention kernel's ranges); on a machine with few cores those threads then w
 core that a spinning OpenMP thread holds. ``OMP_WAIT_POLICY=PASSIVE`` makes idle OpenMP
 threads sleep instead. On the 2-core AVX2 EPYC measured (BENCHMARKS.md, session 12) a TITA
 training step at two threads took 3.5–6 % less wall time and 16–17 % less CPU time with it
-(two A/Bs of 3 alternating rounds); TITA inference was within noise.
+(two A/Bs of 3 alternating rounds); TITA inference and the metric suite were within noise.
 
 The policy is read once, when the OpenMP runtime loads (with torch), so it is set only when
 ``import unifuse`` comes first (always for the ``unifuse`` command) and only when neither
