@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Ours runs as `unifuse train` does: unifuse imported before torch, so it picks OpenMP's idle
 # policy (unifuse/_openmp.py). The official child process keeps the environment's default.
-_OMP_ENV = os.environ.get("OMP_WAIT_POLICY")  # as given, before unifuse may set it
+_OMP_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+_OMP_ENV = {k: os.environ[k] for k in _OMP_KEYS if k in os.environ}  # as given, before unifuse may set one
 if "--official-child" not in sys.argv:
     import unifuse  # noqa: E402,F401
 import numpy as np  # noqa: E402
@@ -113,6 +114,10 @@ def official_child(args) -> int:
     return 0
 
 
+def _omp_settings(env: dict) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in env.items()) or "OpenMP's defaults"
+
+
 def run_official_child(args, tasks, batch: int, crop: int) -> dict:
     """Run :func:`official_child` in a fresh process; its JSON result, or ``{"error": ...}``."""
     import json
@@ -122,8 +127,9 @@ def run_official_child(args, tasks, batch: int, crop: int) -> dict:
            "--child-batch", str(batch), "--child-crop", str(crop), "--iters", str(args.iters),
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device]
     env = dict(os.environ)
-    if _OMP_ENV is None:
-        env.pop("OMP_WAIT_POLICY", None)  # the official code runs with the environment's default
+    for k in _OMP_KEYS:  # the official code runs with the environment's own OpenMP settings
+        if k not in _OMP_ENV:
+            env.pop(k, None)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         if p.returncode in (-9, 137):
@@ -233,8 +239,8 @@ def main(argv=None) -> int:
         "|---|---|",
         f"| model | `{cfg.model['name']}`, {n_params:,} parameters, overrides: {', '.join(args.set) or 'none'} |",
         f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
-        f"| OpenMP idle policy (`OMP_WAIT_POLICY`) | ours {os.environ.get('OMP_WAIT_POLICY', 'unset')}"
-        + (f", official {_OMP_ENV or 'unset'}" if args.official is not None else "") + " |",
+        f"| OpenMP idle settings | ours {_omp_settings({k: os.environ[k] for k in _OMP_KEYS if k in os.environ})}"
+        + (f", official {_omp_settings(_OMP_ENV)}" if args.official is not None else "") + " |",
         f"| load average at the end (1, 5, 15 min) | {load} |",
         f"| iterations timed (after {args.warmup} warm-up) | {args.iters}"
         + (f" per round × {args.rounds} rounds" if args.official is not None and args.rounds > 1 else "") + " |",

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._openmp import prefer_passive_openmp_threads
+from ._openmp import prefer_short_openmp_spin
 
-prefer_passive_openmp_threads()  # before torch is imported (see unifuse/_openmp.py)
+prefer_short_openmp_spin()  # before torch is imported (see unifuse/_openmp.py)
 
 from .errors import UnifuseError  # noqa: E402,F401
 from .models import list_models, load_model, create_model, register_model  # noqa: E402,F401
