@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Ours runs as `unifuse train` does: unifuse imported before torch, so it picks OpenMP's idle
 # policy (unifuse/_openmp.py). The official child process keeps the environment's default.
-_OMP_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
-_OMP_ENV = {k: os.environ[k] for k in _OMP_KEYS if k in os.environ}  # as given, before unifuse may set one
+_ENV_GIVEN = dict(os.environ)  # before unifuse may set an OpenMP variable
 if "--official-child" not in sys.argv:
     import unifuse  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from unifuse._openmp import _KEYS as _OMP_KEYS  # noqa: E402
 from unifuse.training.config import from_dict, key_value, read_yaml, set_dotted  # noqa: E402
 from unifuse.training.trainer import Trainer  # noqa: E402
 
@@ -114,8 +114,9 @@ def official_child(args) -> int:
     return 0
 
 
-def _omp_settings(env: dict) -> str:
-    return ", ".join(f"`{k}={v}`" for k, v in env.items()) or "OpenMP's defaults"
+def _omp_settings(env) -> str:
+    """The OpenMP idle settings in ``env`` (a mapping of environment variables), for the table."""
+    return ", ".join(f"`{k}={env[k]}`" for k in _OMP_KEYS if k in env) or "OpenMP's defaults"
 
 
 def run_official_child(args, tasks, batch: int, crop: int) -> dict:
@@ -128,7 +129,7 @@ def run_official_child(args, tasks, batch: int, crop: int) -> dict:
            "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device]
     env = dict(os.environ)
     for k in _OMP_KEYS:  # the official code runs with the environment's own OpenMP settings
-        if k not in _OMP_ENV:
+        if k not in _ENV_GIVEN:
             env.pop(k, None)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -239,8 +240,8 @@ def main(argv=None) -> int:
         "|---|---|",
         f"| model | `{cfg.model['name']}`, {n_params:,} parameters, overrides: {', '.join(args.set) or 'none'} |",
         f"| device | {dev}, torch {torch.__version__}, {threads} threads |",
-        f"| OpenMP idle settings | ours {_omp_settings({k: os.environ[k] for k in _OMP_KEYS if k in os.environ})}"
-        + (f", official {_omp_settings(_OMP_ENV)}" if args.official is not None else "") + " |",
+        f"| OpenMP idle settings | ours {_omp_settings(os.environ)}"
+        + (f", official {_omp_settings(_ENV_GIVEN)}" if args.official is not None else "") + " |",
         f"| load average at the end (1, 5, 15 min) | {load} |",
         f"| iterations timed (after {args.warmup} warm-up) | {args.iters}"
         + (f" per round × {args.rounds} rounds" if args.official is not None and args.rounds > 1 else "") + " |",
