@@ -13,6 +13,8 @@ and callers use their PyTorch path (:func:`status` says why).
   feature flags, so a shared home folder on machines with different CPUs stays correct.
 * builds write a temporary file and rename it, so concurrent processes are safe.
 * compiler: ``$CXX``, else ``g++``, ``c++`` or ``clang++`` from ``PATH``.
+* a source may add flags of its own with a line ``// unifuse-native-flags: -f...`` (only
+  ``-f`` options are taken) among its first 40 lines.
 """
 
 from __future__ import annotations
@@ -81,10 +83,20 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
+def _source_flags(source: bytes) -> tuple:
+    """The ``-f`` options a source asks for (``// unifuse-native-flags: ...`` in its first 40 lines)."""
+    for line in source.decode("utf-8", "replace").splitlines()[:40]:
+        head, sep, rest = line.strip().partition("unifuse-native-flags:")
+        if sep and head.rstrip() == "//":
+            return tuple(f for f in rest.split() if f.startswith("-f"))
+    return ()
+
+
 def _key(source: bytes, cxx: str) -> str:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     h = hashlib.sha256()
-    for part in (source, cxx.encode(), version.encode(), " ".join(_FLAGS).encode(), platform.machine().encode(),
+    flags = (*_FLAGS, *_source_flags(source))
+    for part in (source, cxx.encode(), version.encode(), " ".join(flags).encode(), platform.machine().encode(),
                  _cpu_flags().encode()):
         h.update(part)
         h.update(b"\0")
@@ -111,7 +123,7 @@ def _build(name: str) -> ctypes.CDLL:
         try:
             _log.info("building the %s kernel for this CPU with %s (once per machine, a few seconds)", name,
                       Path(cxx).name)
-            res = subprocess.run([cxx, *_FLAGS, "-o", tmp, str(src)], capture_output=True, text=True,
+            res = subprocess.run([cxx, *_FLAGS, *_source_flags(source), "-o", tmp, str(src)], capture_output=True, text=True,
                                  timeout=_BUILD_TIMEOUT_S)
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or ["(no output)"])[-1]

@@ -72,7 +72,21 @@ def mefb_rows(reference_dir):
     return read_rows(reference_dir / "mefb_metrics_dev.csv")
 
 
-def test_mefb_reference_crops(mefb_rows, data_dir):
+@pytest.fixture(params=["kernel", "pytorch"])
+def pc_path(request):
+    """Phase congruency's per-pixel pass: the C++ kernel (when it builds here) or PyTorch."""
+    from unifuse.metrics.functional import phase_native
+
+    if request.param == "pytorch":
+        with phase_native.disabled():
+            yield request.param
+        return
+    if not phase_native.available():
+        pytest.skip("phase-congruency kernel unavailable here")
+    yield request.param
+
+
+def test_mefb_reference_crops(mefb_rows, data_dir, pc_path):
     rows = [r for r in mefb_rows if r["dataset"] == "VIFB-crop"]
     m = M.create("qp")
     for r in rows:
@@ -82,7 +96,7 @@ def test_mefb_reference_crops(mefb_rows, data_dir):
 
 
 @pytest.mark.parametrize("mode", ["gray", pytest.param("native", marks=pytest.mark.slow)])
-def test_mefb_reference_full_size(mefb_rows, data_dir, mode):
+def test_mefb_reference_full_size(mefb_rows, data_dir, mode, pc_path):
     r = next(r for r in mefb_rows if r["dataset"] == "VIFB" and r["image"] == "fight" and r["mode"] == mode)
     a, b, f = load_triple(data_dir, r["dataset"], r["image"], r["method"])
     v = float(M.create("qp")(a, b, f, mode=mode)[0])

@@ -33,6 +33,7 @@ import torch
 
 from ...backend import cpu_tuned
 from .elementwise import sqrt, sqrt_
+from . import phase_native
 from .matlab import separable_valid
 from ...parallel import parallel_map
 from .shared import map_unique
@@ -243,6 +244,18 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
     zeros = torch.zeros_like(x)
     total_energy, total_sum_an = zeros.clone(), zeros.clone()
     covx2, covy2, covxy = zeros.clone(), zeros.clone(), zeros.clone()
+    if phase_native.usable(x):  # the per-pixel work in one C++ pass per orientation
+        sums = (total_energy, total_sum_an, covx2, covy2, covxy)
+        for o in range(cfg.norient):
+            angl = o * math.pi / cfg.norient
+            cos_a, sin_a = math.cos(angl), math.sin(angl)
+            eo = _even_odd_responses(xf2, bank.half[o], cols, x.device).contiguous()
+            median_e2n = phase_native.median_squared_amplitude(eo[:, 0], eo[:, ns])
+            t = _noise_threshold(median_e2n, bank, o, cfg)
+            phase_native.accumulate_orientation(eo, t.tolist(), ns, eps, cfg.cut_off, cfg.g,
+                                                (cos_a * cos_a, sin_a * sin_a, cos_a * sin_a), sums)
+            del eo
+        return _moments(total_energy, total_sum_an, covx2, covy2, covxy, cfg)
     # rows per band of the per-pixel work (the responses of a band stay in cache)
     step = rows if not cpu_tuned(x) else max(1, PC_BAND_ELEMENTS // (n * ns * cols))
     for o in range(cfg.norient):
@@ -255,13 +268,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
         # noise threshold from the median squared amplitude at the smallest scale
         e0, o0 = even[:, 0], odd[:, 0]
         median_e2n = _median_of_squares(sqrt_(torch.mul(e0, e0).addcmul_(o0, o0)).reshape(n, -1))
-        mean_e2n = -median_e2n / math.log(0.5)
-        noise_power = mean_e2n / bank.em_n[o]
-        est_noise_energy2 = 2 * noise_power * bank.sum_an2[o] + 4 * noise_power * bank.sum_aiaj[o]
-        tau = torch.sqrt(est_noise_energy2 / 2)
-        est_noise_energy = tau * math.sqrt(math.pi / 2)
-        est_noise_sigma = torch.sqrt((2 - math.pi / 2) * tau**2)
-        t = ((est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale).view(-1, 1, 1)
+        t = _noise_threshold(median_e2n, bank, o, cfg).view(-1, 1, 1)
         for r0 in range(0, rows, step):
             r1 = min(r0 + step, rows)
             e_re, o_im = even[:, :, r0:r1], odd[:, :, r0:r1]  # (N, S, r, cols) views
@@ -288,6 +295,25 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
             covy2[:, r0:r1].add_(pc2, alpha=sin_a * sin_a)
             covxy[:, r0:r1].add_(pc2, alpha=cos_a * sin_a)
         del eo, even, odd
+    return _moments(total_energy, total_sum_an, covx2, covy2, covxy, cfg)
+
+
+def _noise_threshold(median_e2n: Tensor, bank: _FilterBank, o: int, cfg: PhaseCongruencyConfig) -> Tensor:
+    """Noise threshold ``T`` ``(N,)`` of orientation ``o`` from the median squared amplitude
+    of its smallest scale ``(N,)`` (Rayleigh model of the noise energy, PC_2 rescaling)."""
+    mean_e2n = -median_e2n / math.log(0.5)
+    noise_power = mean_e2n / bank.em_n[o]
+    est_noise_energy2 = 2 * noise_power * bank.sum_an2[o] + 4 * noise_power * bank.sum_aiaj[o]
+    tau = torch.sqrt(est_noise_energy2 / 2)
+    est_noise_energy = tau * math.sqrt(math.pi / 2)
+    est_noise_sigma = torch.sqrt((2 - math.pi / 2) * tau**2)
+    return (est_noise_energy + cfg.k * est_noise_sigma) / cfg.noise_rescale
+
+
+def _moments(total_energy: Tensor, total_sum_an: Tensor, covx2: Tensor, covy2: Tensor, covxy: Tensor,
+             cfg: PhaseCongruencyConfig) -> PhaseCongruency:
+    """Overall PC and the max / min moments from the sums over orientations, all ``(N, H, W)``."""
+    eps = cfg.epsilon
     pc = total_energy / (total_sum_an + eps)
     covx2 = covx2 / (cfg.norient / 2)
     covy2 = covy2 / (cfg.norient / 2)
