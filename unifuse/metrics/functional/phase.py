@@ -3,7 +3,9 @@ Zhao's phase-congruency fusion metric ``Qp`` (MEFB ``metricsQp``).
 
 Cores take float64 ``(N, H, W)`` tensors holding 0..255 values and are vectorised over N
 (all images of a call share one set of filters; scales are stacked, orientations are
-processed one at a time to bound memory at ``N * nscale`` complex images).
+processed one at a time to bound memory at ``N * nscale`` complex images). On the CPU the
+per-pixel work of each orientation runs in the C++ kernel of :mod:`.phase_native` when it
+builds here (same values to rounding), else as the tensor passes below.
 
 ``phase_congruency`` returns the overall phase-congruency map (``sum_o W_o E_o /
 (sum_o sum_s A_so + eps)``) and the maximum / minimum moments ``M``, ``m`` of the PC
