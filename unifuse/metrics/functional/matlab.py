@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ...backend import cpu_tuned
+from . import separable_native
 
 Tensor = torch.Tensor
 
@@ -215,6 +216,8 @@ def _separable_valid(xp: Tensor, hc: Tensor, hr: Tensor) -> Tensor:
     tc, tr = _taps(hc.reshape(-1, 1)), _taps(hr.reshape(1, -1))
     if not cpu_tuned(xp) or Ho <= 0 or Wo <= 0 or not tc or not tr:
         return _correlate_valid(_correlate_valid(xp, hc.reshape(-1, 1)), hr.reshape(1, -1))
+    if separable_native.usable(xp, hc, hr):  # the C++ kernel: same order of operations
+        return separable_native.separable_valid(xp, hc, hr)
     lead = xp.shape[:-2]
     x3 = xp.reshape(-1, Hp, Wp)
     n = x3.shape[0]
