@@ -1,21 +1,14 @@
 // Valid 2-D correlation of float64 images with a separable kernel outer(hc, hr): the column
-// pass then the row pass, band by band of output rows, so that a band's intermediate rows
-// stay in the L1/L2 cache. Built on first use by unifuse/native.py and called through ctypes
+// pass then the row pass, row by row, so that the intermediate row stays in the L1 cache. Built on first use by unifuse/native.py and called through ctypes
 // from unifuse/metrics/functional/separable_native.py; it replaces the banded shifted sums of
 // unifuse/metrics/functional/matlab.py (one tensor pass per tap) for the metrics' filters.
 //
 // The order of the arithmetic is that of the shifted sums: taps in order, zero taps skipped,
 // the first one a product, each further one a fused multiply-add (as PyTorch's vectorised
-// add with alpha computes it; a multiply and an add where the CPU has no FMA).
+// add with alpha computes it; a multiply and an add where the CPU has no FMA). Every FMA is
+// explicit, so the compiler's own contraction setting changes nothing.
 
 #include <cstdint>
-#include <cstring>
-
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
 
 typedef int64_t i64;
 
@@ -29,15 +22,30 @@ inline double madd(double x, double c, double acc) {
 #endif
 }
 
-// out[c] = sum_t w[t] * src[t * stride + c] over the nonzero taps, c < n
+// out[c] = sum_t w[t] * src[t * stride + c] over the nonzero taps, c < n; 16 outputs at a time
+// are kept in registers through all taps (same per-element order: first a product, then FMAs)
 inline void taps_row(const double* src, i64 stride, const double* w, const int* idx, int nt, i64 n, double* out) {
-    const double* s0 = src + idx[0] * stride;
-    const double w0 = w[0];
-    for (i64 c = 0; c < n; ++c) out[c] = s0[c] * w0;
-    for (int t = 1; t < nt; ++t) {
-        const double* s = src + idx[t] * stride;
-        const double wt = w[t];
-        for (i64 c = 0; c < n; ++c) out[c] = madd(s[c], wt, out[c]);
+    const int V = 16;
+    i64 c0 = 0;
+    for (; c0 + V <= n; c0 += V) {
+        double acc[V];
+        const double* s0 = src + idx[0] * stride + c0;
+        for (int v = 0; v < V; ++v) acc[v] = s0[v] * w[0];
+        for (int t = 1; t < nt; ++t) {
+            const double* s = src + idx[t] * stride + c0;
+            const double wt = w[t];
+            for (int v = 0; v < V; ++v) acc[v] = madd(s[v], wt, acc[v]);
+        }
+        for (int v = 0; v < V; ++v) out[c0 + v] = acc[v];
+    }
+    if (c0 < n) {
+        const double* s0 = src + idx[0] * stride;
+        for (i64 c = c0; c < n; ++c) out[c] = s0[c] * w[0];
+        for (int t = 1; t < nt; ++t) {
+            const double* s = src + idx[t] * stride;
+            const double wt = w[t];
+            for (i64 c = c0; c < n; ++c) out[c] = madd(s[c], wt, out[c]);
+        }
     }
 }
 
