@@ -40,11 +40,11 @@ def _lib():
     global _LIB
     if _LIB is None:
         lib = native.load("phase_congruency")
-        if lib is None or lib.uf_pc_abi() != 1:
+        if lib is None or lib.uf_pc_abi() != 2:
             return None
-        lib.uf_pc_median.argtypes, lib.uf_pc_median.restype = [_P, _P, _L, _P], _D
-        lib.uf_pc_orient.argtypes = [_P, _L, ctypes.c_int, _D, _D, _D, _D, _D, _D, _D, _P, _P, _P, _P, _P]
-        lib.uf_pc_orient.restype = None
+        lib.uf_pc_median.argtypes, lib.uf_pc_median.restype = [_P, _P, _L, _L, _P], _D
+        lib.uf_pc_orient.argtypes = [_P, _P, _L, _L, _L, ctypes.c_int, _D, _D, _D, _D, _D, _D, _D, _P, _P, _P, _P, _P]
+        lib.uf_pc_orient.restype = ctypes.c_int
         _LIB = lib  # published once its signatures are set
     return _LIB
 
@@ -70,14 +70,32 @@ def disabled():
         _ENABLED = saved
 
 
-def median_squared_amplitude(even: torch.Tensor, odd: torch.Tensor) -> torch.Tensor:
-    """MATLAB ``median(sqrt(E.^2 + O.^2)(:).^2)`` per image of float64 ``(N, H, W)`` CPU
-    responses (each image contiguous). Returns ``(N,)`` float64."""
+def _layout(eo: torch.Tensor, nscale: int):
+    """``(even, odd, scale stride, pixel stride)`` of image 0 of ``eo``: complex ``(N, S, H, W)``
+    (interleaved real / imaginary parts) or planar float64 ``(N, 2S, H, W)``; both contiguous."""
+    if not eo.is_contiguous():
+        raise ValueError("phase-congruency responses must be contiguous")
+    npix = eo.shape[-2] * eo.shape[-1]
+    if eo.is_complex():
+        if eo.dtype != torch.complex128:
+            raise ValueError(f"expected complex128 responses, got {eo.dtype}")
+        return 0, 8, 2 * npix, 2
+    if eo.dtype != torch.float64:
+        raise ValueError(f"expected float64 responses, got {eo.dtype}")
+    return 0, nscale * npix * 8, npix, 1
+
+
+def median_squared_amplitude(eo: torch.Tensor, nscale: int) -> torch.Tensor:
+    """MATLAB ``median(abs(EO)(:).^2)`` of the smallest scale, per image, for responses ``eo``
+    laid out as in :func:`accumulate_orientation`. Returns ``(N,)`` float64."""
     lib = _lib()
-    n = even.shape[0]
-    npix = even[0].numel()
+    e_off, o_off, _, pstride = _layout(eo, nscale)
+    npix = eo.shape[-2] * eo.shape[-1]
     scratch = torch.empty(npix, dtype=torch.float64)
-    out = [lib.uf_pc_median(even[i].data_ptr(), odd[i].data_ptr(), npix, scratch.data_ptr()) for i in range(n)]
+    out = []
+    for i in range(eo.shape[0]):
+        base = eo[i].data_ptr()
+        out.append(lib.uf_pc_median(base + e_off, base + o_off, npix, pstride, scratch.data_ptr()))
     return torch.tensor(out, dtype=torch.float64)
 
 
@@ -85,13 +103,19 @@ def accumulate_orientation(eo: torch.Tensor, thresholds: Sequence[float], nscale
                            g: float, angle_terms: tuple, sums: Sequence[torch.Tensor]) -> None:
     """Add one orientation to the running sums, in place.
 
-    ``eo``: ``(N, 2 nscale, H, W)`` float64 contiguous CPU responses (even scales, then odd);
-    ``thresholds``: the noise threshold ``T`` of each image; ``angle_terms``:
-    ``(cos², sin², cos·sin)`` of the orientation angle; ``sums``: five ``(N, H, W)``
-    contiguous float64 tensors (weighted energy, amplitude sum, covx2, covy2, covxy)."""
+    ``eo``: the responses of the ``N`` images, contiguous: complex128 ``(N, nscale, H, W)``
+    (real part even, imaginary part odd) or float64 ``(N, 2 nscale, H, W)`` (even scales,
+    then odd scales); ``thresholds``: the noise threshold ``T`` of each image;
+    ``angle_terms``: ``(cos², sin², cos·sin)`` of the orientation angle; ``sums``: five
+    ``(N, H, W)`` contiguous float64 tensors (weighted energy, amplitude sum, covx2, covy2,
+    covxy)."""
     lib = _lib()
+    e_off, o_off, sstride, pstride = _layout(eo, nscale)
     npix = eo.shape[-2] * eo.shape[-1]
     cc, ss, cs = angle_terms
     for i, t in enumerate(thresholds):
-        lib.uf_pc_orient(eo[i].data_ptr(), npix, nscale, float(t), eps, cut_off, g, cc, ss, cs,
-                         *(s[i].data_ptr() for s in sums))
+        base = eo[i].data_ptr()
+        rc = lib.uf_pc_orient(base + e_off, base + o_off, sstride, pstride, npix, nscale, float(t), eps, cut_off, g,
+                              cc, ss, cs, *(s[i].data_ptr() for s in sums))
+        if rc != 0:
+            raise RuntimeError(f"phase-congruency kernel refused pixel stride {pstride}")
