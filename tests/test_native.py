@@ -99,3 +99,27 @@ def test_command_line_shows_build_notes_on_one_line(fresh, monkeypatch, capsys):
     assert len(err) == 1
     assert err[0].startswith("unifuse: note: the window_attention kernel is unavailable:")
     assert err[0].endswith("using the PyTorch path (slower)")
+
+
+def test_source_flags_line():
+    assert native._source_flags(b"// a kernel\n//\n// unifuse-native-flags: -fno-math-errno -O0 -march=x\nint f();\n") == ("-fno-math-errno",)
+    assert native._source_flags(b"// unifuse-native-flags is described elsewhere\n") == ()
+    assert native._source_flags(b"int x; // unifuse-native-flags: -ffast-math\n") == ()  # only a comment line
+    late = b"\n" * 45 + b"// unifuse-native-flags: -fno-math-errno\n"
+    assert native._source_flags(late) == ()  # only the first 40 lines
+
+
+def test_switch_restores_its_state():
+    sw = native.Switch()
+    with sw.disabled():
+        assert not sw.on
+        with sw.disabled():
+            assert not sw.on
+        assert not sw.on
+    assert sw.on
+    try:
+        with sw.disabled():
+            raise KeyError
+    except KeyError:
+        pass
+    assert sw.on

@@ -28,10 +28,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["load", "status", "enabled", "cache_dir"]
+__all__ = ["load", "status", "enabled", "cache_dir", "Switch"]
 
 _SRC = Path(__file__).resolve().parent / "csrc"
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-exceptions", "-fno-rtti")
@@ -40,6 +41,23 @@ _LOCK = threading.Lock()
 _LIBS: dict = {}  # name -> CDLL or None
 _WHY: dict = {}  # name -> path of the library or the reason it is unavailable
 _log = logging.getLogger(__name__)
+
+
+class Switch:
+    """An on/off switch for the callers of one kernel: ``switch.on`` is read before each use,
+    and ``with switch.disabled():`` takes the PyTorch path inside the block (tests,
+    comparisons, FLOP counting). Not thread-safe."""
+
+    def __init__(self) -> None:
+        self.on = True
+
+    @contextmanager
+    def disabled(self):
+        saved, self.on = self.on, False
+        try:
+            yield
+        finally:
+            self.on = saved
 
 
 def enabled() -> bool:

@@ -18,7 +18,6 @@ The calls release the GIL, so the images of one call run side by side on
 from __future__ import annotations
 
 import ctypes
-from contextlib import contextmanager
 from typing import Sequence
 
 import torch
@@ -32,7 +31,9 @@ _P = ctypes.c_void_p
 _D = ctypes.c_double
 _L = ctypes.c_int64
 _LIB = None
-_ENABLED = True
+_SWITCH = native.Switch()
+#: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
+disabled = _SWITCH.disabled
 
 
 def _lib():
@@ -51,7 +52,7 @@ def _lib():
 
 def available() -> bool:
     """Whether the kernel is built and enabled here."""
-    return _ENABLED and _lib() is not None
+    return _SWITCH.on and _lib() is not None
 
 
 def usable(x: torch.Tensor) -> bool:
@@ -59,15 +60,6 @@ def usable(x: torch.Tensor) -> bool:
     return x.dtype == torch.float64 and cpu_tuned(x) and available()
 
 
-@contextmanager
-def disabled():
-    """Take the PyTorch path inside the block (tests, comparisons). Not thread-safe."""
-    global _ENABLED
-    saved, _ENABLED = _ENABLED, False
-    try:
-        yield
-    finally:
-        _ENABLED = saved
 
 
 def _layout(eo: torch.Tensor, nscale: int):

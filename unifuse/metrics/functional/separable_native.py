@@ -16,7 +16,6 @@ metrics filtering side by side on :mod:`unifuse.parallel`'s threads run in paral
 from __future__ import annotations
 
 import ctypes
-from contextlib import contextmanager
 
 import torch
 
@@ -29,7 +28,9 @@ _P = ctypes.c_void_p
 _L = ctypes.c_int64
 _I = ctypes.c_int
 _LIB = None
-_ENABLED = True
+_SWITCH = native.Switch()
+#: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
+disabled = _SWITCH.disabled
 #: longest 1-D kernel the C++ side takes
 MAX_TAPS = 256
 
@@ -48,7 +49,7 @@ def _lib():
 
 def available() -> bool:
     """Whether the kernel is built and enabled here."""
-    return _ENABLED and _lib() is not None
+    return _SWITCH.on and _lib() is not None
 
 
 def usable(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> bool:
@@ -61,15 +62,6 @@ def usable(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> bool:
             and available())
 
 
-@contextmanager
-def disabled():
-    """Take the shifted sums inside the block (tests, comparisons). Not thread-safe."""
-    global _ENABLED
-    saved, _ENABLED = _ENABLED, False
-    try:
-        yield
-    finally:
-        _ENABLED = saved
 
 
 def separable_valid(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:

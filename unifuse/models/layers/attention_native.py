@@ -21,7 +21,6 @@ about 2 ulp; float64: ``exp`` of the C library); not twice differentiable.
 from __future__ import annotations
 
 import ctypes
-from contextlib import contextmanager
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -39,7 +38,9 @@ _D = ctypes.c_double
 _FWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _I, _I, _I, _I, _L, _L]
 _BWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _L, _L]
 _FNS: dict = {}
-_ENABLED = True
+_SWITCH = native.Switch()
+#: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
+disabled = _SWITCH.disabled
 
 #: fewest items (image, window, head) per range when the work is split over threads, and
 #: ranges per thread (several, so that a thread that starts late, e.g. a helper woken on a
@@ -65,22 +66,12 @@ def _fns():
     return _FNS
 
 
-@contextmanager
-def disabled():
-    """Take the PyTorch path inside the block (e.g. for ``torch.utils.flop_counter``, which
-    cannot see the kernel's products). Not thread-safe."""
-    global _ENABLED
-    saved, _ENABLED = _ENABLED, False
-    try:
-        yield
-    finally:
-        _ENABLED = saved
 
 
 def supported(q: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether :func:`native_window_attention` can take these ``(B, nW, heads, L, d)`` inputs here."""
     L, d = q.shape[-2:]
-    return (_ENABLED and cpu_tuned(q) and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
+    return (_SWITCH.on and cpu_tuned(q) and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
             and L % 8 == 0 and 0 < L <= 64 and 0 < d <= 64 and not torch.is_autocast_enabled("cpu")
             and bool(_fns()))
 
