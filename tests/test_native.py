@@ -123,3 +123,16 @@ def test_switch_restores_its_state():
     except KeyError:
         pass
     assert sw.on
+
+
+def test_kernel_refuses_another_abi_version_and_sets_signatures():
+    import ctypes
+
+    if native.load("separable") is None:
+        pytest.skip(f"no kernel here: {native.status()}")
+    assert not native.Kernel("separable", "uf_sep_abi", 999, {}).available()
+    k = native.Kernel("separable", "uf_sep_abi", 1, {"uf_sep_abi": ([], ctypes.c_int)})
+    assert k.available() and k.lib().uf_sep_abi.restype is ctypes.c_int
+    with k.disabled():
+        assert not k.available()
+    assert k.available()

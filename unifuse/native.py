@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["load", "status", "enabled", "cache_dir", "Switch"]
+__all__ = ["load", "status", "enabled", "cache_dir", "Switch", "Kernel"]
 
 _SRC = Path(__file__).resolve().parent / "csrc"
 _FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-exceptions", "-fno-rtti")
@@ -58,6 +58,35 @@ class Switch:
             yield
         finally:
             self.on = saved
+
+
+class Kernel:
+    """One kernel's library for its Python callers: built and loaded on first use by
+    :func:`load`, checked against the ABI version the caller expects (``abi_symbol()`` must
+    return ``abi``), its C signatures set (``signatures``: ``{function: (argtypes, restype)}``)
+    before anyone sees it, and an on/off :class:`Switch`."""
+
+    def __init__(self, name: str, abi_symbol: str, abi: int, signatures: dict) -> None:
+        self.name, self._abi_symbol, self._abi, self._signatures = name, abi_symbol, abi, signatures
+        self._lib = None
+        self.switch = Switch()
+        self.disabled = self.switch.disabled
+
+    def lib(self) -> Optional[ctypes.CDLL]:
+        """The library with its signatures set, or ``None`` (no compiler, ``UNIFUSE_NATIVE=0``,
+        a failed build, another ABI version)."""
+        if self._lib is None:
+            lib = load(self.name)
+            if lib is None or getattr(lib, self._abi_symbol)() != self._abi:
+                return None
+            for fn, (argtypes, restype) in self._signatures.items():
+                getattr(lib, fn).argtypes, getattr(lib, fn).restype = argtypes, restype
+            self._lib = lib  # published once its signatures are set
+        return self._lib
+
+    def available(self) -> bool:
+        """Whether the kernel is switched on and built here."""
+        return self.switch.on and self.lib() is not None
 
 
 def enabled() -> bool:

@@ -30,29 +30,15 @@ __all__ = ["available", "usable", "median_squared_amplitude", "accumulate_orient
 _P = ctypes.c_void_p
 _D = ctypes.c_double
 _L = ctypes.c_int64
-_LIB = None
-_SWITCH = native.Switch()
+_KERNEL = native.Kernel("phase_congruency", "uf_pc_abi", 2, {
+    "uf_pc_median": ([_P, _P, _L, _L, _P], _D),
+    "uf_pc_orient": ([_P, _P, _L, _L, _L, ctypes.c_int, _D, _D, _D, _D, _D, _D, _D, _P, _P, _P, _P, _P], ctypes.c_int),
+})
 #: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
-disabled = _SWITCH.disabled
-
-
-def _lib():
-    """The loaded kernel with its signatures set, or ``None`` (no compiler, disabled, ...)."""
-    global _LIB
-    if _LIB is None:
-        lib = native.load("phase_congruency")
-        if lib is None or lib.uf_pc_abi() != 2:
-            return None
-        lib.uf_pc_median.argtypes, lib.uf_pc_median.restype = [_P, _P, _L, _L, _P], _D
-        lib.uf_pc_orient.argtypes = [_P, _P, _L, _L, _L, ctypes.c_int, _D, _D, _D, _D, _D, _D, _D, _P, _P, _P, _P, _P]
-        lib.uf_pc_orient.restype = ctypes.c_int
-        _LIB = lib  # published once its signatures are set
-    return _LIB
-
-
-def available() -> bool:
-    """Whether the kernel is built and enabled here."""
-    return _SWITCH.on and _lib() is not None
+disabled = _KERNEL.disabled
+#: whether the kernel is switched on and built here
+available = _KERNEL.available
+_lib = _KERNEL.lib
 
 
 def usable(x: torch.Tensor) -> bool:

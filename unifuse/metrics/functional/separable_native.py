@@ -27,29 +27,14 @@ __all__ = ["available", "usable", "separable_valid", "disabled"]
 _P = ctypes.c_void_p
 _L = ctypes.c_int64
 _I = ctypes.c_int
-_LIB = None
-_SWITCH = native.Switch()
-#: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
-disabled = _SWITCH.disabled
+_KERNEL = native.Kernel("separable", "uf_sep_abi", 1, {"uf_sep_valid": ([_P, _L, _L, _L, _P, _I, _P, _I, _P, _P], _I)})
+#: ``with disabled():`` takes the shifted sums inside the block (see :class:`unifuse.native.Switch`)
+disabled = _KERNEL.disabled
+#: whether the kernel is switched on and built here
+available = _KERNEL.available
+_lib = _KERNEL.lib
 #: longest 1-D kernel the C++ side takes
 MAX_TAPS = 256
-
-
-def _lib():
-    global _LIB
-    if _LIB is None:
-        lib = native.load("separable")
-        if lib is None or lib.uf_sep_abi() != 1:
-            return None
-        lib.uf_sep_valid.argtypes = [_P, _L, _L, _L, _P, _I, _P, _I, _P, _P]
-        lib.uf_sep_valid.restype = _I
-        _LIB = lib
-    return _LIB
-
-
-def available() -> bool:
-    """Whether the kernel is built and enabled here."""
-    return _SWITCH.on and _lib() is not None
 
 
 def usable(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> bool:
