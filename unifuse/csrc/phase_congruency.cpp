@@ -36,6 +36,7 @@ namespace {
 // P = 1 for planar real planes, 2 for interleaved complex values (real = even, imag = odd).
 template <int P>
 double median_sq(const double* e, const double* o, i64 n, double* scratch) {
+    if (n <= 0) return std::nan("");  // MATLAB: median of an empty array is NaN
     for (i64 i = 0; i < n; ++i) scratch[i] = std::sqrt(e[i * P] * e[i * P] + o[i * P] * o[i * P]);
     const i64 k = (n - 1) / 2;  // 0-based index of the lower middle value
     std::nth_element(scratch, scratch + k, scratch + n);
