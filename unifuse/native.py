@@ -139,10 +139,9 @@ def _source_flags(source: bytes) -> tuple:
     return ()
 
 
-def _key(source: bytes, cxx: str) -> str:
+def _key(source: bytes, cxx: str, flags: tuple) -> str:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     h = hashlib.sha256()
-    flags = (*_FLAGS, *_source_flags(source))
     for part in (source, cxx.encode(), version.encode(), " ".join(flags).encode(), platform.machine().encode(),
                  _cpu_flags().encode()):
         h.update(part)
@@ -156,7 +155,8 @@ def _build(name: str) -> ctypes.CDLL:
     cxx = _compiler()
     if cxx is None:
         raise OSError("no C++ compiler (set CXX, or install g++)")
-    lib_name = f"{name}-{_key(source, cxx)}.so"
+    flags = (*_FLAGS, *_source_flags(source))
+    lib_name = f"{name}-{_key(source, cxx, flags)}.so"
     for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"unifuse-native-{os.getuid() if hasattr(os, 'getuid') else 0}"):
         path = folder / lib_name
         if path.is_file():
@@ -170,7 +170,7 @@ def _build(name: str) -> ctypes.CDLL:
         try:
             _log.info("building the %s kernel for this CPU with %s (once per machine, a few seconds)", name,
                       Path(cxx).name)
-            res = subprocess.run([cxx, *_FLAGS, *_source_flags(source), "-o", tmp, str(src)], capture_output=True, text=True,
+            res = subprocess.run([cxx, *flags, "-o", tmp, str(src)], capture_output=True, text=True,
                                  timeout=_BUILD_TIMEOUT_S)
             if res.returncode != 0:
                 last = (res.stderr.strip().splitlines() or ["(no output)"])[-1]

@@ -37,10 +37,13 @@ _L = ctypes.c_int64
 _D = ctypes.c_double
 _FWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _I, _I, _I, _I, _L, _L]
 _BWD_ARGS = [_P, _P, _P, _P, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _P, _P, _P, _I, _I, _I, _I, _L, _L]
-_FNS: dict = {}
-_SWITCH = native.Switch()
+_KERNEL = native.Kernel("window_attention", "uf_wattn_abi", 1, {
+    f"uf_wattn_{direction}_{tag}": (args, _I)
+    for direction, args in (("fwd", _FWD_ARGS), ("bwd", _BWD_ARGS)) for tag in ("f32", "f64")
+})
 #: ``with disabled():`` takes the PyTorch path inside the block (see :class:`unifuse.native.Switch`)
-disabled = _SWITCH.disabled
+disabled = _KERNEL.disabled
+_FNS: dict = {}  # filled whole on first use: other threads never see a partly filled table
 
 #: fewest items (image, window, head) per range when the work is split over threads, and
 #: ranges per thread (several, so that a thread that starts late, e.g. a helper woken on a
@@ -53,25 +56,18 @@ def _fns():
     """``{(direction, dtype): C function}``, or ``{}`` when the kernel is unavailable."""
     global _FNS
     if not _FNS:
-        lib = native.load("window_attention")
-        if lib is None or lib.uf_wattn_abi() != 1:
+        lib = _KERNEL.lib()
+        if lib is None:
             return {}
-        fns = {}
-        for direction, args in (("fwd", _FWD_ARGS), ("bwd", _BWD_ARGS)):
-            for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
-                fn = getattr(lib, f"uf_wattn_{direction}_{tag}")
-                fn.argtypes, fn.restype = args, _I
-                fns[direction, dtype] = fn
-        _FNS = fns  # published whole: other threads never see a partly filled table
+        _FNS = {(direction, dtype): getattr(lib, f"uf_wattn_{direction}_{tag}")
+                for direction in ("fwd", "bwd") for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64"))}
     return _FNS
-
-
 
 
 def supported(q: torch.Tensor, bias: torch.Tensor) -> bool:
     """Whether :func:`native_window_attention` can take these ``(B, nW, heads, L, d)`` inputs here."""
     L, d = q.shape[-2:]
-    return (_SWITCH.on and cpu_tuned(q) and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
+    return (_KERNEL.switch.on and cpu_tuned(q) and q.dtype in (torch.float32, torch.float64) and bias.dtype == q.dtype
             and L % 8 == 0 and 0 < L <= 64 and 0 < d <= 64 and not torch.is_autocast_enabled("cpu")
             and bool(_fns()))
 
