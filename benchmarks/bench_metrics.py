@@ -2,6 +2,7 @@
 
     python benchmarks/bench_metrics.py [--threads 1,2] [--repeats 3] [--device cpu] [--all] [--out benchmarks/results/metrics.md]
     python benchmarks/bench_metrics.py --baseline /path/to/old/checkout --rounds 3 [--threads 2] [--metrics qp,qcb,suite]
+    python benchmarks/bench_metrics.py --floor [--threads 2] [--rounds 5]
 
 ``--baseline``: before/after comparison. Child processes alternate between the old code
 (``PYTHONPATH`` = the baseline checkout) and this checkout, ``--rounds`` times each, so both
@@ -9,6 +10,15 @@ see the same machine load; each child times every default metric once (after a w
 the whole suite in one ``evaluate_batch`` call (wall time, and the process CPU time of one more
 call: on a loaded machine the wall time mostly measures the load). Reports medians and old/new ratios (written to
 ``benchmarks/results/metrics_compare.md``).
+
+``--floor``: the suite against the floor set by Qp's Fourier transforms. In one process,
+interleaved for ``--rounds`` rounds: the whole default suite (one ``evaluate_batch``), and only
+the float64 transforms Qp's phase congruency needs for this input (for each distinct image
+Qp sees, one ``fft2`` and, per orientation, the spectrum times the scales' filters and one
+``ifft2`` of them all), image by image as phase congruency runs, with ``--threads`` workers,
+by scipy's pocketfft and by ``torch.fft``. Exact results need these transforms at the image size in
+float64, so no implementation of the suite can be faster than them (written to
+``benchmarks/results/metrics_floor.md``).
 
 Reports the median wall time per metric (after one warm-up call, which also fills caches
 such as FMI's binary-window table), for the whole default suite in one ``evaluate_batch``
@@ -184,6 +194,96 @@ def compare(args) -> int:
     return 0
 
 
+def _qp_images(M, a, b, f):
+    """The ``(N, H, W)`` float64 batch Qp's phase congruency receives for this triple (distinct
+    images only, as :func:`~unifuse.metrics.functional.shared.map_unique` computes them)."""
+    from unittest import mock
+
+    from unifuse.metrics.functional import phase as fph
+    from unifuse.metrics.functional.shared import unique_images
+
+    seen = []
+    real = fph.phase_congruency
+    with mock.patch.object(fph, "phase_congruency", lambda x, *r, **k: seen.append(x) or real(x, *r, **k)):
+        M.create("qp")(a, b, f, mode="native")
+    x = seen[0].double()
+    keep, _ = unique_images(x)
+    return x[keep].contiguous()
+
+
+def floor(args) -> int:
+    """The suite against Qp's transforms alone (see the module docstring), interleaved."""
+    import numpy as np
+    import scipy.fft
+
+    from unifuse import metrics as M
+    from unifuse.metrics.functional.phase import PhaseCongruencyConfig, _filter_bank
+
+    threads = int(str(args.threads).split(",")[0])
+    torch.set_num_threads(threads)
+    (a, b, f), src = load_triple(args.device)
+    x = _qp_images(M, a, b, f)
+    n, rows, cols = x.shape
+    cfg = PhaseCongruencyConfig()
+    bank = _filter_bank(rows, cols, cfg, "cpu").filters  # (norient, nscale, rows, cols)
+    xn, fn = x.numpy(), bank.numpy()
+    xt = x
+
+    # one image at a time, as phase congruency runs (a batch of all images allocates ~130 MB
+    # per product and ran slower); scipy shares each orientation's scales out to its workers
+    def scipy_fft():
+        for i in range(n):
+            xf = scipy.fft.fft2(xn[i], workers=threads)
+            for o in range(cfg.norient):
+                scipy.fft.ifft2(np.multiply(xf[None], fn[o]), overwrite_x=True, workers=threads)
+
+    def torch_fft():
+        for i in range(n):
+            xf = torch.fft.fft2(xt[i])
+            for o in range(cfg.norient):
+                torch.fft.ifft2(xf[None] * bank[o])
+
+    suite = M.default_metrics()
+    cases = {
+        "whole default suite (one `evaluate_batch`)": lambda: M.evaluate_batch(f, a, b, metrics=suite, mode="native"),
+        "Qp's transforms and spectrum products, scipy (pocketfft)": scipy_fft,
+        "Qp's transforms and spectrum products, `torch.fft`": torch_fft,
+    }
+    for fn_ in cases.values():
+        fn_()  # warm-up
+    times: dict = {k: [] for k in cases}
+    load0 = _load()
+    for r in range(args.rounds):
+        for k, fn_ in cases.items():
+            t0 = time.perf_counter()
+            fn_()
+            times[k].append(time.perf_counter() - t0)
+        print(f"round {r + 1}: " + ", ".join(f"{v[-1]:.3f} s" for v in times.values()), file=sys.stderr)
+    n_t = n * (1 + cfg.norient * cfg.nscale)
+    lines = [
+        "# The metric suite against the floor of Qp's Fourier transforms",
+        "",
+        f"Input: {src}; Qp transforms {n} distinct {rows}x{cols} float64 images ({n_t} complex 2-D transforms: "
+        f"per image one `fft2` and {cfg.norient} orientations x {cfg.nscale} scales of `ifft2`). "
+        f"{threads} thread(s) (scipy `workers={threads}`, torch threads {threads}), torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load {load0:.1f} -> {_load():.1f}. "
+        f"{args.rounds} interleaved rounds after a warm-up; median and minimum wall time.",
+        "",
+        f"Command: `python benchmarks/bench_metrics.py --floor --threads {threads} --rounds {args.rounds}`",
+        "",
+        "| what | median (ms) | min (ms) |",
+        "|---|---:|---:|",
+    ]
+    for k, v in times.items():
+        lines.append(f"| {k} | {statistics.median(v) * 1e3:.0f} | {min(v) * 1e3:.0f} |")
+    out = args.out if args.out != REPO / "benchmarks" / "results" / "metrics.md" else REPO / "benchmarks" / "results" / "metrics_floor.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", default="2", help="intra-op thread counts, comma-separated (e.g. 1,2)")
@@ -193,7 +293,8 @@ def main(argv=None) -> int:
     ap.add_argument("--all", action="store_true", help="also time the non-default variants (slow)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "metrics.md")
     ap.add_argument("--baseline", default=None, metavar="DIR", help="old checkout to compare with (interleaved)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --baseline")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --baseline and --floor")
+    ap.add_argument("--floor", action="store_true", help="the suite against Qp's Fourier transforms alone (see above)")
     ap.add_argument("--metrics", default=None, help="with --baseline: comma-separated metrics to time one by one, 'suite' for the whole "
                     "default suite in one call (default: every default metric and 'suite')")
     ap.add_argument("--child-json", default=None, help=argparse.SUPPRESS)
@@ -202,6 +303,8 @@ def main(argv=None) -> int:
         return _child(args)
     if args.baseline:
         return compare(args)
+    if args.floor:
+        return floor(args)
     thread_counts = [int(t) for t in str(args.threads).split(",")]
     from unifuse import metrics as M
 

@@ -84,3 +84,14 @@ def test_switches_choose_the_path(monkeypatch):
     with accelerator_paths():  # the CUDA branches on CPU tensors: PyTorch only
         P.phase_congruency(x)
     assert calls == []
+
+
+def test_kernel_path_does_not_build_the_half_spectrum_filters():
+    # the half-spectrum even / odd filters serve the PyTorch path only (as large as the bank)
+    x = torch.randint(0, 256, (1, 29, 43), generator=torch.Generator().manual_seed(3)).double()
+    P._half_filters.cache_clear()
+    P.phase_congruency(x)
+    assert P._half_filters.cache_info().currsize == 0
+    with N.disabled():
+        P.phase_congruency(x)
+    assert P._half_filters.cache_info().currsize == 1

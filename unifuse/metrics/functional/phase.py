@@ -78,8 +78,6 @@ class _FilterBank(NamedTuple):
     em_n: Tensor  # (norient,) sum of the squared smallest-scale filter
     sum_an2: Tensor  # (norient,) sum over pixels and scales of ifft2(filter)^2 (rescaled)
     sum_aiaj: Tensor  # (norient,) sum over pixels and scale pairs i<j of the products
-    half: Tensor  # (norient, 2 nscale, rows, cols//2+1) real: even parts, then odd parts, of the
-    #   filters on the half spectrum of ``rfft2`` (see :func:`_even_odd_responses`)
 
 
 def _centred_range(n: int, dtype, device) -> Tensor:
@@ -138,13 +136,24 @@ def _filter_bank(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) 
     sum_an2 = (even**2).sum(dim=(1, 2, 3))
     cum = even.sum(dim=1)
     sum_aiaj = 0.5 * ((cum**2).sum(dim=(-2, -1)) - sum_an2)
-    # the image is real, so with F = Fe + Fo (even / odd under k -> -k) the complex response
-    # ifft2(X F) has real part ifft2(X Fe) and imaginary part ifft2(-i X Fo), both transforms
-    # of Hermitian spectra: each is an irfft2 of the half spectrum (planar real outputs)
+    return _FilterBank(filters, em_n, sum_an2, sum_aiaj)
+
+
+@lru_cache(maxsize=4)
+def _half_filters(rows: int, cols: int, cfg: PhaseCongruencyConfig, device: str) -> Tensor:
+    """``(norient, 2 nscale, rows, cols//2+1)`` real: the even parts, then the odd parts, of
+    the filters on the half spectrum of ``rfft2`` (see :func:`_even_odd_responses`). Only the
+    PyTorch path uses them, so they are built on its first call for a size (as large as the
+    bank itself: 56 MB at 460x630), not with the bank.
+
+    The image is real, so with ``F = Fe + Fo`` (even / odd under ``k -> -k``) the complex
+    response ``ifft2(X F)`` has real part ``ifft2(X Fe)`` and imaginary part
+    ``ifft2(-i X Fo)``, both transforms of Hermitian spectra: each is an ``irfft2`` of the
+    half spectrum (planar real outputs)."""
+    filters = _filter_bank(rows, cols, cfg, device).filters
+    even = 0.5 * (filters + _reflect_index(filters))
     ch = cols // 2 + 1
-    odd = filters - even
-    half = torch.cat([even[..., :ch], odd[..., :ch]], dim=1).contiguous()
-    return _FilterBank(filters, em_n, sum_an2, sum_aiaj, half)
+    return torch.cat([even[..., :ch], (filters - even)[..., :ch]], dim=1).contiguous()
 
 
 def _kth_smallest(x: Tensor, ks) -> list:
@@ -218,7 +227,7 @@ def _even_odd_responses(xf2, half: Tensor, cols: int, device) -> Tensor:
     """Real even / odd responses ``(N, 2S, H, W)`` of one orientation (scales 0..S-1 even,
     then S..2S-1 odd): ``irfft2`` of the half-spectrum products of ``xf2`` ``(N, 2, H, W//2+1)``
     (:func:`_half_spectra`) with ``half`` ``(2S, H, W//2+1)`` (the even filter parts, then the
-    odd parts, see :class:`_FilterBank`). On the CPU the products and transforms run in
+    odd parts, see :func:`_half_filters`). On the CPU the products and transforms run in
     numpy / scipy's pocketfft (faster than torch's FFT for these sizes; in place)."""
     n, _, rows, ch = xf2.shape
     s = half.shape[0] // 2
@@ -269,6 +278,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
                                                 (cos_a * cos_a, sin_a * sin_a, cos_a * sin_a), sums)
             del eo
         return _moments(total_energy, total_sum_an, covx2, covy2, covxy, cfg)
+    half = _half_filters(rows, cols, cfg, str(x.device))
     xf2 = _half_spectra(x.contiguous())  # (N, 2, rows, cols//2+1)
     # rows per band of the per-pixel work (the responses of a band stay in cache)
     step = rows if not cpu_tuned(x) else max(1, PC_BAND_ELEMENTS // (n * ns * cols))
@@ -277,7 +287,7 @@ def _phase_congruency(x: Tensor, cfg: PhaseCongruencyConfig) -> PhaseCongruency:
         cos_a, sin_a = math.cos(angl), math.sin(angl)
         # even (real part of the complex response) and odd (imaginary part) responses,
         # planar: (N, 2S, rows, cols), scales 0..S-1 even, then S..2S-1 odd
-        eo = _even_odd_responses(xf2, bank.half[o], cols, x.device)
+        eo = _even_odd_responses(xf2, half[o], cols, x.device)
         even, odd = eo[:, :ns], eo[:, ns:]
         # noise threshold from the median squared amplitude at the smallest scale
         e0, o0 = even[:, 0], odd[:, 0]
