@@ -41,17 +41,31 @@ template <typename T, typename V> inline T hsum(const V& x) {
     for (int l = 1; l < (int)(sizeof(V) / sizeof(T)); ++l) s += x[l];
     return s;
 }
-template <typename T, typename V> inline T hmax(const V& x) {
-    T s = x[0];
-    for (int l = 1; l < (int)(sizeof(V) / sizeof(T)); ++l) s = x[l] > s ? x[l] : s;
-    return s;
-}
 
 
 typedef VT<float>::v v8f;
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef VT<double>::v v4d;
 typedef int64_t v4l __attribute__((vector_size(32)));
+
+// the maximum of the lanes, in every lane, by a shuffle tree (max is exact: any order gives the
+// same value, and no scalar round trip)
+inline v8f bmax(v8f x) {
+    const v8i swap128 = {4, 5, 6, 7, 0, 1, 2, 3}, swap64 = {2, 3, 0, 1, 6, 7, 4, 5}, swap32 = {1, 0, 3, 2, 5, 4, 7, 6};
+    v8f y = __builtin_shuffle(x, swap128);
+    x = y > x ? y : x;
+    y = __builtin_shuffle(x, swap64);
+    x = y > x ? y : x;
+    y = __builtin_shuffle(x, swap32);
+    return y > x ? y : x;
+}
+inline v4d bmax(v4d x) {
+    const v4l swap128 = {2, 3, 0, 1}, swap64 = {1, 0, 3, 2};
+    v4d y = __builtin_shuffle(x, swap128);
+    x = y > x ? y : x;
+    y = __builtin_shuffle(x, swap64);
+    return y > x ? y : x;
+}
 
 inline v8f vexp(v8f x) {
     const v8f lo = bc<v8f>(-87.33654f);
@@ -134,10 +148,51 @@ template <typename T> inline void transpose_in(const T* k, i64 kL, int L, int d,
         for (int e = 0; e < d; ++e) kt[e * L + j] = kj[e];
     }
 }
+// float32: 8 x 8 blocks transposed in registers (L % 8 == 0), the last d % 8 columns one by one
+// (the same copies as the loops above, so the results are identical)
+inline void transpose8(const float* src, i64 sL, float* dst, i64 dL) {  // dst[a][b] = src[b][a], a, b < 8
+    const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+    const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    v8f r[8], t[8], u[8];
+    for (int a = 0; a < 8; ++a) r[a] = ld<v8f>(src + a * sL);
+    for (int a = 0; a < 8; a += 2) {
+        t[a] = __builtin_shuffle(r[a], r[a + 1], lo);
+        t[a + 1] = __builtin_shuffle(r[a], r[a + 1], hi);
+    }
+    for (int a = 0; a < 8; a += 4) {
+        u[a] = __builtin_shuffle(t[a], t[a + 2], lo2);
+        u[a + 1] = __builtin_shuffle(t[a], t[a + 2], hi2);
+        u[a + 2] = __builtin_shuffle(t[a + 1], t[a + 3], lo2);
+        u[a + 3] = __builtin_shuffle(t[a + 1], t[a + 3], hi2);
+    }
+    for (int a = 0; a < 4; ++a) {
+        st(dst + a * dL, __builtin_shuffle(u[a], u[a + 4], lo4));
+        st(dst + (a + 4) * dL, __builtin_shuffle(u[a], u[a + 4], hi4));
+    }
+}
+template <> inline void transpose_in<float>(const float* k, i64 kL, int L, int d, float* kt) {
+    int e0 = 0;
+    for (; e0 + 8 <= d; e0 += 8)
+        for (int j0 = 0; j0 < L; j0 += 8) transpose8(k + j0 * kL + e0, kL, kt + e0 * L + j0, L);
+    for (int j = 0; j < L; ++j) {
+        const float* kj = k + j * kL;
+        for (int e = e0; e < d; ++e) kt[e * L + j] = kj[e];
+    }
+}
 template <typename T> inline void transpose_out(const T* kt, int L, int d, T* k, i64 kL) {
     for (int j = 0; j < L; ++j) {
         T* kj = k + j * kL;
         for (int e = 0; e < d; ++e) kj[e] = kt[e * L + j];
+    }
+}
+template <> inline void transpose_out<float>(const float* kt, int L, int d, float* k, i64 kL) {
+    int e0 = 0;
+    for (; e0 + 8 <= d; e0 += 8)
+        for (int j0 = 0; j0 < L; j0 += 8) transpose8(kt + e0 * L + j0, L, k + j0 * kL + e0, kL);
+    for (int j = 0; j < L; ++j) {
+        float* kj = k + j * kL;
+        for (int e = e0; e < d; ++e) kj[e] = kt[e * L + j];
     }
 }
 
@@ -170,7 +225,7 @@ inline void fwd_rows(int i0, const T* q, i64 qL, const T* kt, const T* vt, const
     for (int r = 0; r < R; ++r) {
         V m = s[r][0];
         for (int c = 1; c < NV; ++c) m = s[r][c] > m ? s[r][c] : m;
-        mv[r] = bc<V>(hmax<T>(m));
+        mv[r] = bmax(m);
         sum[r] = bc<V>((T)0);
     }
     for (int c = 0; c < NV; ++c)
@@ -189,9 +244,13 @@ inline void fwd_rows(int i0, const T* q, i64 qL, const T* kt, const T* vt, const
     for (int r = 0; r < R; ++r) dots<T, NV>(s[r], vt, L, d, (T)1, o + (i0 + r) * oL);
 }
 
-template <typename T, int NV>
+// DC: the head dim as a compile-time constant (0: the run-time d). TITA's d = 10 has its own
+// instantiation, whose unrolled loops took 8-13 % less time (BENCHMARKS.md, session 14); the
+// operations and their order are those of the generic code, so the results are identical.
+template <typename T, int NV, int DC>
 void fwd_item(const T* q, i64 qL, const T* k, i64 kL, const T* v, i64 vL, const T* bias, const T* mask,
-              T scale, T* o, i64 oL, T* P, int d) {
+              T scale, T* o, i64 oL, T* P, int d_) {
+    const int d = DC ? DC : d_;
     const int L = NV * VT<T>::W;
     alignas(64) T buf[2 * MAXD * MAXL + 64];
     T *kt = buf, *vt = stagger(kt, d * L);
@@ -218,9 +277,10 @@ inline void left_product(const T* a, i64 aL, const T* m, int L, int d, T scale, 
     }
 }
 
-template <typename T, int NV>
+template <typename T, int NV, int DC>  // DC: as for fwd_item
 void bwd_item(const T* q, i64 qL, const T* k, i64 kL, const T* v, i64 vL, const T* P, const T* g, i64 gL,
-              T scale, T* dq, i64 dqL, T* dk, i64 dkL, T* dv, i64 dvL, T* dbias, int d) {
+              T scale, T* dq, i64 dqL, T* dk, i64 dkL, T* dv, i64 dvL, T* dbias, int d_) {
+    const int d = DC ? DC : d_;
     typedef typename VT<T>::v V;
     const int W = VT<T>::W, L = NV * W;
     alignas(64) T buf[3 * MAXD * MAXL + MAXL * MAXL + 128];
@@ -274,8 +334,9 @@ void fwd_range(const T* q, const i64* qs, const T* k, const i64* ks, const T* v,
     const i64 LL = (i64)NV * VT<T>::W * NV * VT<T>::W;
     for (i64 it = start; it < end; ++it) {
         ITEM_OFFSETS
-        fwd_item<T, NV>(q + off(qs), qs[3], k + off(ks), ks[3], v + off(vs), vs[3], bias + h * LL,
-                        mask ? mask + w * LL : nullptr, scale, o + off(os), os[3], P ? P + it * LL : nullptr, d);
+        (d == 10 ? fwd_item<T, NV, 10> : fwd_item<T, NV, 0>)(
+            q + off(qs), qs[3], k + off(ks), ks[3], v + off(vs), vs[3], bias + h * LL, mask ? mask + w * LL : nullptr,
+            scale, o + off(os), os[3], P ? P + it * LL : nullptr, d);
     }
 }
 
@@ -286,7 +347,7 @@ void bwd_range(const T* q, const i64* qs, const T* k, const i64* ks, const T* v,
     const i64 LL = (i64)NV * VT<T>::W * NV * VT<T>::W;
     for (i64 it = start; it < end; ++it) {
         ITEM_OFFSETS
-        bwd_item<T, NV>(q + off(qs), qs[3], k + off(ks), ks[3], v + off(vs), vs[3], P + it * LL, g + off(gs), gs[3],
+        (d == 10 ? bwd_item<T, NV, 10> : bwd_item<T, NV, 0>)(q + off(qs), qs[3], k + off(ks), ks[3], v + off(vs), vs[3], P + it * LL, g + off(gs), gs[3],
                         scale, dq + off(dqs), dqs[3], dk + off(dks), dks[3], dv + off(dvs), dvs[3],
                         dbias ? dbias + h * LL : nullptr, d);
     }
