@@ -46,9 +46,9 @@ def test_values_and_gradients_equal_autograd_float64(shape, masked):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 3, 64, 10), (1, 3, 2, 24, 10), (1, 2, 2, 16, 8), (1, 1, 2, 40, 17),
+@pytest.mark.parametrize("shape", [(2, 4, 6, 64, 10), (1, 3, 2, 24, 10), (1, 2, 2, 16, 8), (1, 1, 2, 40, 17),
                                    (1, 2, 1, 8, 16), (1, 2, 2, 32, 5)])
-def test_float32_shapes_close_to_float64_reference(shape):
+def test_float32_close_to_float64_reference(shape):
     # float32 has its own transposes (8 x 8 blocks in registers, then the d % 8 last columns) and
     # d = 10 its own instantiation: every block / tail split, masked, against float64 autograd
     B, nW, h, L, d = shape
@@ -58,19 +58,6 @@ def test_float32_shapes_close_to_float64_reference(shape):
     out = native_window_attention(*f, mask.float(), d**-0.5)
     assert (out.double() - ref).abs().max() < 2e-6
     w = torch.randn(ref.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    got = torch.autograd.grad((out * w.float()).sum(), f)
-    want = torch.autograd.grad((ref * w).sum(), (q, k, v, bias))
-    for a, b in zip(got, want):
-        assert (a.double() - b).abs().max() <= 1e-5 * b.abs().max()
-
-
-def test_float32_close_to_float64_reference():
-    q, k, v, bias, mask = _inputs(2, 4, 6, 64, 10, torch.float64, seed=1)
-    ref = _reference(q, k, v, bias, mask, 10**-0.5)
-    f = [t.detach().float().requires_grad_() for t in (q, k, v, bias)]
-    out = native_window_attention(*f, mask.float(), 10**-0.5)
-    assert (out.double() - ref).abs().max() < 2e-6
-    w = torch.randn(ref.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     got = torch.autograd.grad((out * w.float()).sum(), f)
     want = torch.autograd.grad((ref * w).sum(), (q, k, v, bias))
     for a, b in zip(got, want):
