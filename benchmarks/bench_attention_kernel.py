@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from unifuse.models.layers.attention_native import _strides as strides
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = Path("unifuse") / "csrc" / "window_attention.cpp"
 P = ctypes.c_void_p
@@ -43,10 +45,6 @@ def build(src: Path, out: Path) -> ctypes.CDLL:
     flags = [*native._FLAGS, *native._source_flags(src.read_bytes())]
     subprocess.run([cxx, *flags, str(src), "-o", str(out)], check=True)
     return ctypes.CDLL(str(out))
-
-
-def strides(t: torch.Tensor):
-    return (ctypes.c_int64 * 4)(*t.stride()[:4])
 
 
 class Case:

@@ -226,8 +226,7 @@ def floor(args) -> int:
     n, rows, cols = x.shape
     cfg = PhaseCongruencyConfig()
     bank = _filter_bank(rows, cols, cfg, "cpu").filters  # (norient, nscale, rows, cols)
-    xn, fn = x.numpy(), bank.numpy()
-    xt = x
+    xn, filt = x.numpy(), bank.numpy()
 
     # one image at a time, as phase congruency runs (a batch of all images allocates ~130 MB
     # per product and ran slower); scipy shares each orientation's scales out to its workers
@@ -235,11 +234,11 @@ def floor(args) -> int:
         for i in range(n):
             xf = scipy.fft.fft2(xn[i], workers=threads)
             for o in range(cfg.norient):
-                scipy.fft.ifft2(np.multiply(xf[None], fn[o]), overwrite_x=True, workers=threads)
+                scipy.fft.ifft2(np.multiply(xf[None], filt[o]), overwrite_x=True, workers=threads)
 
     def torch_fft():
         for i in range(n):
-            xf = torch.fft.fft2(xt[i])
+            xf = torch.fft.fft2(x[i])
             for o in range(cfg.norient):
                 torch.fft.ifft2(xf[None] * bank[o])
 
@@ -249,14 +248,14 @@ def floor(args) -> int:
         "Qp's transforms and spectrum products, scipy (pocketfft)": scipy_fft,
         "Qp's transforms and spectrum products, `torch.fft`": torch_fft,
     }
-    for fn_ in cases.values():
-        fn_()  # warm-up
+    for fn in cases.values():
+        fn()  # warm-up
     times: dict = {k: [] for k in cases}
     load0 = _load()
     for r in range(args.rounds):
-        for k, fn_ in cases.items():
+        for k, fn in cases.items():
             t0 = time.perf_counter()
-            fn_()
+            fn()
             times[k].append(time.perf_counter() - t0)
         print(f"round {r + 1}: " + ", ".join(f"{v[-1]:.3f} s" for v in times.values()), file=sys.stderr)
     n_t = n * (1 + cfg.norient * cfg.nscale)

@@ -141,15 +141,22 @@ inline void dots(const typename VT<T>::v* x, const T* rows, int L, int d, T scal
 // that rows of different matrices do not share an address modulo 4 KiB (store-to-load aliasing)
 template <typename T> inline T* stagger(T* p, int n) { return p + (n + 15) / 16 * 16 + 16; }
 
-// k (L x d, row stride kL) -> kt (d x L)
-template <typename T> inline void transpose_in(const T* k, i64 kL, int L, int d, T* kt) {
+// k (L x d, row stride kL) -> kt (d x L), columns e0..d-1 one element at a time
+template <typename T> inline void transpose_in(const T* k, i64 kL, int L, int d, T* kt, int e0 = 0) {
     for (int j = 0; j < L; ++j) {
         const T* kj = k + j * kL;
-        for (int e = 0; e < d; ++e) kt[e * L + j] = kj[e];
+        for (int e = e0; e < d; ++e) kt[e * L + j] = kj[e];
     }
 }
-// float32: 8 x 8 blocks transposed in registers (L % 8 == 0), the last d % 8 columns one by one
-// (the same copies as the loops above, so the results are identical)
+// the reverse: kt (d x L) -> columns e0..d-1 of k (L x d, row stride kL)
+template <typename T> inline void transpose_out(const T* kt, int L, int d, T* k, i64 kL, int e0 = 0) {
+    for (int j = 0; j < L; ++j) {
+        T* kj = k + j * kL;
+        for (int e = e0; e < d; ++e) kj[e] = kt[e * L + j];
+    }
+}
+// float32: 8 x 8 blocks transposed in registers (L % 8 == 0), then the last d % 8 columns by the
+// loops above (the same copies, so the results are identical)
 inline void transpose8(const float* src, i64 sL, float* dst, i64 dL) {  // dst[a][b] = src[b][a], a, b < 8
     const v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
     const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
@@ -171,29 +178,17 @@ inline void transpose8(const float* src, i64 sL, float* dst, i64 dL) {  // dst[a
         st(dst + (a + 4) * dL, __builtin_shuffle(u[a], u[a + 4], hi4));
     }
 }
-template <> inline void transpose_in<float>(const float* k, i64 kL, int L, int d, float* kt) {
+inline void transpose_in(const float* k, i64 kL, int L, int d, float* kt) {
     int e0 = 0;
     for (; e0 + 8 <= d; e0 += 8)
         for (int j0 = 0; j0 < L; j0 += 8) transpose8(k + j0 * kL + e0, kL, kt + e0 * L + j0, L);
-    for (int j = 0; j < L; ++j) {
-        const float* kj = k + j * kL;
-        for (int e = e0; e < d; ++e) kt[e * L + j] = kj[e];
-    }
+    transpose_in<float>(k, kL, L, d, kt, e0);
 }
-template <typename T> inline void transpose_out(const T* kt, int L, int d, T* k, i64 kL) {
-    for (int j = 0; j < L; ++j) {
-        T* kj = k + j * kL;
-        for (int e = 0; e < d; ++e) kj[e] = kt[e * L + j];
-    }
-}
-template <> inline void transpose_out<float>(const float* kt, int L, int d, float* k, i64 kL) {
+inline void transpose_out(const float* kt, int L, int d, float* k, i64 kL) {
     int e0 = 0;
     for (; e0 + 8 <= d; e0 += 8)
         for (int j0 = 0; j0 < L; j0 += 8) transpose8(kt + e0 * L + j0, L, k + j0 * kL + e0, kL);
-    for (int j = 0; j < L; ++j) {
-        float* kj = k + j * kL;
-        for (int e = e0; e < d; ++e) kj[e] = kt[e * L + j];
-    }
+    transpose_out<float>(kt, L, d, k, kL, e0);
 }
 
 // R rows of the forward at once (independent dependency chains side by side)

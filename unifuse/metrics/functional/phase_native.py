@@ -46,8 +46,6 @@ def usable(x: torch.Tensor) -> bool:
     return x.dtype == torch.float64 and cpu_tuned(x) and available()
 
 
-
-
 def _layout(eo: torch.Tensor, nscale: int):
     """``(even, odd, scale stride, pixel stride)`` of image 0 of ``eo``: complex ``(N, S, H, W)``
     (interleaved real / imaginary parts) or planar float64 ``(N, 2S, H, W)``; both contiguous."""

@@ -46,6 +46,7 @@ def usable(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> bool:
             and xp.shape[-2] >= kh and xp.shape[-1] >= kw and bool(hc.ne(0).any()) and bool(hr.ne(0).any())
             and available())
 
+
 def separable_valid(xp: torch.Tensor, hc: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Valid correlation of ``(..., Hp, Wp)`` float64 with ``outer(hc, hr)`` (1-D kernels):
     ``(..., Hp - kh + 1, Wp - kw + 1)``. Check :func:`usable` first."""
